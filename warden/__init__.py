@@ -1,0 +1,1 @@
+"""Warden: incident triage where AI proposes, policy disposes, a human approves."""

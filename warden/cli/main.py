@@ -1,0 +1,12 @@
+"""The ``warden`` command: one typer app, each command group in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="warden",
+    help="Incident triage: AI proposes, policy disposes, a human approves.",
+    no_args_is_help=True,
+    add_completion=False,
+)

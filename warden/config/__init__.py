@@ -1,0 +1,5 @@
+"""Configuration: environment settings (``Settings``); the policy file lives in ``warden.policy``."""
+
+from warden.config.settings import Settings
+
+__all__ = ["Settings"]

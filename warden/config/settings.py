@@ -1,0 +1,131 @@
+"""Every environment setting of Warden, read once at start (prefix ``WARDEN_``).
+
+No other module reads ``os.environ``: build ``Settings()`` in the entry point and pass it
+down. Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+
+def _split_pairs(value: object) -> dict[str, str]:
+    """Parse ``"a:x,b:y"`` into ``{"a": "x", "b": "y"}`` (an empty string gives ``{}``)."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs: dict[str, str] = {}
+    for item in str(value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, rest = item.partition(":")
+        if not sep or not name.strip() or not rest.strip():
+            raise ValueError(f"expected NAME:VALUE pairs separated by commas, got {item!r}")
+        pairs[name.strip()] = rest.strip()
+    return pairs
+
+
+def _split_list(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+class Settings(BaseSettings):
+    """Warden's settings; see the README for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
+
+    database_url: str = "sqlite:///./warden.db"
+    policy: Path | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    log_level: str = "INFO"
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Ingest authentication per source: SOURCE:SECRET pairs.
+    source_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    source_basic_auth: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    source_hmac_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    hmac_signature_header: str = "X-Grafana-Alerting-Signature"
+    hmac_timestamp_header: str = "X-Warden-Timestamp"
+
+    # Approvers: USER:TOKEN pairs for the API, the console and the reload endpoint.
+    api_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    approval_ttl_minutes: float = Field(default=30, gt=0)
+
+    # Triage.
+    triage_provider: Literal["rules", "openai"] = "rules"
+    llm_base_url: str = OPENROUTER_BASE_URL
+    llm_api_key: SecretStr | None = None
+    llm_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["openai/gpt-4o-mini"]
+    )
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0)
+    llm_breaker_failures: int = Field(default=3, ge=1)
+    llm_breaker_reset_s: float = Field(default=60.0, gt=0)
+    llm_structured_output: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    redact_patterns: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Flood control and spend.
+    model_calls_per_minute: int = Field(default=60, ge=1)
+    model_calls_per_minute_per_service: int = Field(default=6, ge=1)
+    budget_daily_usd: float = Field(default=10.0, ge=0)
+    budget_monthly_usd: float = Field(default=200.0, ge=0)
+    budget_incident_usd: float = Field(default=0.50, ge=0)
+    queue_max_pending: int = Field(default=10_000, ge=1)
+    worker_enabled: bool = True
+    worker_poll_s: float = Field(default=0.2, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)
+
+    # Notifications and post-mortems.
+    notify_webhook_url: str | None = None
+    postmortem_dir: Path | None = None
+
+    # Slack.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_users: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    slack_channel: str | None = None
+    slack_alert_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_alert_bot_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator(
+        "source_tokens", "source_basic_auth", "source_hmac_secrets", "api_tokens", mode="before"
+    )
+    @classmethod
+    def _secret_pairs(cls, value: object) -> dict[str, SecretStr]:
+        if isinstance(value, dict):
+            return {str(k): SecretStr(str(v)) if not isinstance(v, SecretStr) else v
+                    for k, v in value.items()}
+        return {k: SecretStr(v) for k, v in _split_pairs(value).items()}
+
+    @field_validator("slack_users", "llm_structured_output", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> dict[str, str]:
+        return _split_pairs(value)
+
+    @field_validator(
+        "llm_models", "redact_patterns", "slack_alert_channels", "slack_alert_bot_ids",
+        mode="before",
+    )
+    @classmethod
+    def _lists(cls, value: object) -> list[str]:
+        return _split_list(value)
+
+    def user_for_token(self, token: str) -> str | None:
+        """The approver a bearer token belongs to, compared in constant time, else None."""
+        import hmac
+
+        found = None
+        for user, secret in self.api_tokens.items():
+            if hmac.compare_digest(secret.get_secret_value().encode(), token.encode()):
+                found = user
+        return found

@@ -1,0 +1,105 @@
+"""Warden's exceptions, rooted at ``WardenError``, one shallow branch per stage.
+
+    WardenError
+    ├── ConfigError            settings or the policy file are unusable
+    │   └── PolicyLoadError    the policy file does not validate (path, key, reason)
+    ├── IngestError            a payload cannot become alerts (-> 4xx)
+    │   ├── UnknownSourceError
+    │   ├── PayloadError       malformed JSON or wrong shape; ``where`` locates it
+    │   └── AuthError          missing or wrong credentials (-> 401)
+    ├── StoreError             the store cannot take the write
+    │   └── OverloadedError    refuse before storing (-> 503 with Retry-After)
+    ├── TriageError            a provider could not produce a reply
+    ├── ApprovalError          an approval cannot be recorded
+    │   ├── NotAuthenticated   (-> 401)
+    │   ├── NotAllowed         (-> 403)
+    │   └── ApprovalStateError nothing waits for approval, or it expired (-> 409)
+    └── ExecutorError          an executor failed; ``recoverable`` says whether a retry may help
+
+Expected outcomes (a malformed proposal, a blocked action) are values with a reason
+code, never exceptions.
+"""
+
+from __future__ import annotations
+
+
+class WardenError(Exception):
+    """Root of every error Warden raises on purpose."""
+
+
+class ConfigError(WardenError):
+    pass
+
+
+class PolicyLoadError(ConfigError):
+    """The policy file is refused whole; the message names the path, the key and why."""
+
+    def __init__(self, path: str, key: str, reason: str) -> None:
+        super().__init__(f"{path}: {key}: {reason}")
+        self.path = path
+        self.key = key
+        self.reason = reason
+
+
+class IngestError(WardenError):
+    status_code = 400
+
+
+class UnknownSourceError(IngestError):
+    status_code = 404
+
+
+class PayloadError(IngestError):
+    """Malformed JSON or a payload of the wrong shape; ``where`` is a JSON path."""
+
+    status_code = 422
+
+    def __init__(self, message: str, where: str = "$") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class PayloadTooLarge(IngestError):
+    status_code = 413
+
+
+class AuthError(IngestError):
+    status_code = 401
+
+
+class StoreError(WardenError):
+    pass
+
+
+class OverloadedError(StoreError):
+    """Refused before anything was stored; the sender should retry after a while."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TriageError(WardenError):
+    pass
+
+
+class ApprovalError(WardenError):
+    status_code = 400
+
+
+class NotAuthenticated(ApprovalError):
+    status_code = 401
+
+
+class NotAllowed(ApprovalError):
+    status_code = 403
+
+
+class ApprovalStateError(ApprovalError):
+    status_code = 409
+
+
+class ExecutorError(WardenError):
+    def __init__(self, message: str, *, recoverable: bool) -> None:
+        super().__init__(message)
+        self.recoverable = recoverable

@@ -5,7 +5,9 @@
     │   └── PolicyLoadError    the policy file does not validate (path, key, reason)
     ├── IngestError            a payload cannot become alerts (-> 4xx)
     │   ├── UnknownSourceError
-    │   ├── PayloadError       malformed JSON or wrong shape; ``where`` locates it
+    │   ├── PayloadError       wrong shape (-> 422); ``where`` locates it
+    │   │   └── MalformedJSONError  not UTF-8 JSON at all (-> 400)
+    │   ├── PayloadTooLarge    (-> 413)
     │   └── AuthError          missing or wrong credentials (-> 401)
     ├── StoreError             the store cannot take the write
     │   └── OverloadedError    refuse before storing (-> 503 with Retry-After)
@@ -57,6 +59,12 @@ class PayloadError(IngestError):
     def __init__(self, message: str, where: str = "$") -> None:
         super().__init__(message)
         self.where = where
+
+
+class MalformedJSONError(PayloadError):
+    """The body is not JSON at all (or not UTF-8): a 400, not a shape problem."""
+
+    status_code = 400
 
 
 class PayloadTooLarge(IngestError):

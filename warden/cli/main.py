@@ -10,3 +10,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+# Each command group registers itself here; modules import their heavy dependencies
+# inside the commands so `warden policy check` starts fast.
+from warden.cli.serve import serve, worker  # noqa: E402
+
+app.command("serve")(serve)
+app.command("worker")(worker)

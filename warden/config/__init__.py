@@ -1,4 +1,4 @@
-"""Configuration: environment settings (``Settings``); the policy file lives in ``warden.policy``."""
+"""Configuration: environment settings; the policy file lives in ``warden.policy``."""
 
 from warden.config.settings import Settings
 

@@ -1,0 +1,27 @@
+"""The store: the schema, migrations and the database every stage reads and writes."""
+
+from warden.store.convert import incident_from_row
+from warden.store.db import Store
+from warden.store.tables import (
+    AlertRow,
+    ApprovalRow,
+    AuditRow,
+    DeliveryRow,
+    ExecutionRow,
+    FreezeRow,
+    IncidentRow,
+    LedgerRow,
+)
+
+__all__ = [
+    "AlertRow",
+    "ApprovalRow",
+    "AuditRow",
+    "DeliveryRow",
+    "ExecutionRow",
+    "FreezeRow",
+    "IncidentRow",
+    "LedgerRow",
+    "Store",
+    "incident_from_row",
+]

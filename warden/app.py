@@ -1,0 +1,132 @@
+"""The wiring: one running Warden (settings, store, policy, provider, worker) and its app.
+
+The order of the pipeline's steps is written here once; each stage lives in its folder.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from warden.config import Settings
+from warden.ingest.accept import pending_work
+from warden.store import Store
+from warden.web.metrics import Metrics
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from warden.policy import Policy
+
+log = structlog.get_logger("warden")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PolicyHolder:
+    """The policy in force, swapped atomically on reload; a bad file leaves the old one."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._current = self._load()
+
+    def _load(self) -> Policy:
+        from warden.policy import default_policy, load_policy
+
+        return load_policy(self.path) if self.path else default_policy()
+
+    @property
+    def current(self) -> Policy:
+        return self._current
+
+    def reload(self) -> Policy:
+        """Load the file again; raises ``PolicyLoadError`` and keeps the old policy on failure."""
+        with self._lock:
+            new = self._load()
+            self._current = new
+            return new
+
+
+class Warden:
+    """One Warden process: everything the API and the worker share."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = Store(settings.database_url)
+        self.policy = PolicyHolder(str(settings.policy) if settings.policy else None)
+        self.metrics = Metrics()
+        self._queue_checked_at = 0.0
+        self._queue_depth = 0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._worker_thread: threading.Thread | None = None
+        self.worker: Any = None
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    def start(self, *, run_worker: bool | None = None) -> None:
+        """Migrate the store, then start the worker thread unless disabled."""
+        self.store.migrate()
+        if self.settings.worker_enabled if run_worker is None else run_worker:
+            from warden.worker import Worker
+
+            self.worker = Worker(self)
+            self._worker_thread = threading.Thread(
+                target=self.worker.run, args=(self._stopping, self._wake), name="warden-worker",
+                daemon=True,
+            )
+            self._worker_thread.start()
+        log.info("warden.started", database=self.store.dialect,
+                 policy=self.policy.path or "built-in example (dry_run)",
+                 triage_provider=self.settings.triage_provider)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._worker_thread is not None:
+            self._worker_thread.join(timeout=10)
+        self.store.dispose()
+
+    def wake_worker(self) -> None:
+        self._wake.set()
+
+    # Backpressure and health -------------------------------------------------------------
+
+    def queue_full(self) -> bool:
+        """Whether the work queue is at its bound; the count is refreshed at most once a second."""
+        now = time.monotonic()
+        if now - self._queue_checked_at > 1.0:
+            self._queue_depth = pending_work(self.store)
+            self._queue_checked_at = now
+        return self._queue_depth >= self.settings.queue_max_pending
+
+    def readiness(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ready": True, "store": "ok", "degraded": []}
+        try:
+            self.store.ping()
+        except Exception as exc:  # any driver error means not ready; say which
+            body.update(ready=False, store=f"error: {type(exc).__name__}")
+        if self.worker is not None:
+            body["degraded"] = self.worker.degraded_parts()
+        body["status"] = "degraded" if body["degraded"] else ("ok" if body["ready"] else "down")
+        return body
+
+    def refresh_gauges(self) -> None:
+        self.metrics.queue_depth.set(pending_work(self.store))
+        if self.worker is not None:
+            self.worker.export_gauges(self.metrics)
+
+
+def create_warden_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    from warden.web.app import create_app
+
+    return create_app(Warden(settings, clock=clock))

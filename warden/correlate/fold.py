@@ -1,0 +1,201 @@
+"""Fold an alert into its incident: repeats join the open incident, a resolve closes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from warden import audit
+from warden.domain import Alert, AlertStatus, IncidentStatus, Severity
+from warden.store.tables import AlertRow, IncidentRow
+
+# The worker's step names; correlate schedules triage, later stages schedule the rest.
+STEP_TRIAGE = "triage"
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """Where one alert went: its stored id, its incident, and what changed."""
+
+    alert_id: int
+    incident_id: int
+    duplicate: bool
+    opened: bool = False
+    resolved: bool = False
+
+
+def _severity_rank(value: str | None) -> int:
+    return Severity(value).rank if value else -1
+
+
+def fold(session: Session, alert: Alert, *, delivery_id: int, now: datetime) -> Folded:
+    """Store ``alert`` and fold it into its incident, inside the caller's transaction.
+
+    Idempotent on ``(alert.source, alert.dedup_key)``: a delivery seen before returns the
+    original ids with ``duplicate=True`` and changes nothing. At most one incident per key
+    is open at a time; the database's partial unique index decides a race between replicas.
+    """
+    seen = _find_duplicate(session, alert)
+    if seen is not None:
+        return seen
+    try:
+        with session.begin_nested():
+            return _fold_new(session, alert, delivery_id=delivery_id, now=now)
+    except IntegrityError:
+        # Another replica stored this delivery or opened this incident first: retry once
+        # against what it committed.
+        seen = _find_duplicate(session, alert)
+        if seen is not None:
+            return seen
+        with session.begin_nested():
+            return _fold_new(session, alert, delivery_id=delivery_id, now=now)
+
+
+def _find_duplicate(session: Session, alert: Alert) -> Folded | None:
+    row = session.execute(
+        select(AlertRow.id, AlertRow.incident_id).where(
+            AlertRow.source == alert.source, AlertRow.dedup_key == alert.dedup_key
+        )
+    ).first()
+    return Folded(row.id, row.incident_id, duplicate=True) if row else None
+
+
+def _open_incident(session: Session, key: str) -> IncidentRow | None:
+    return session.execute(
+        select(IncidentRow).where(
+            IncidentRow.key == key, IncidentRow.status == IncidentStatus.OPEN
+        ).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _fold_new(session: Session, alert: Alert, *, delivery_id: int, now: datetime) -> Folded:
+    incident = _open_incident(session, alert.incident_key)
+    opened = resolved = False
+    if incident is None and alert.status is AlertStatus.FIRING:
+        incident = _open(session, alert, now)
+        opened = True
+    elif incident is None:
+        # A resolve for nothing open: keep it with the latest incident of that key, or
+        # record that it happened (a resolved incident with nothing to triage).
+        incident = session.execute(
+            select(IncidentRow).where(IncidentRow.key == alert.incident_key)
+            .order_by(IncidentRow.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        if incident is None:
+            incident = _open(session, alert, now, status=IncidentStatus.RESOLVED)
+            opened = True
+    else:
+        incident.alert_count += 1
+        incident.last_seen = max(incident.last_seen, now)
+        if alert.status is AlertStatus.FIRING:
+            _escalate(session, incident, alert, now)
+
+    row = _add_alert(session, alert, incident_id=incident.id, delivery_id=delivery_id, now=now)
+    if alert.status is AlertStatus.RESOLVED and incident.status == IncidentStatus.OPEN:
+        resolved = _resolve_if_quiet(session, incident, now)
+    return Folded(row.id, incident.id, duplicate=False, opened=opened, resolved=resolved)
+
+
+def _open(
+    session: Session, alert: Alert, now: datetime, status: IncidentStatus = IncidentStatus.OPEN
+) -> IncidentRow:
+    incident = IncidentRow(
+        key=alert.incident_key,
+        source=alert.source,
+        service=alert.service,
+        title=alert.title,
+        description=alert.description,
+        severity=alert.severity.value if alert.severity else None,
+        labels=dict(alert.labels),
+        status=status.value,
+        alert_count=1,
+        first_seen=now,
+        last_seen=now,
+        resolved_at=now if status is IncidentStatus.RESOLVED else None,
+        pending_step=STEP_TRIAGE if status is IncidentStatus.OPEN else None,
+    )
+    session.add(incident)
+    session.flush()
+    audit.record(
+        session, incident_id=incident.id, actor=f"source:{alert.source}", kind="incident.opened",
+        data={"key": alert.incident_key, "service": alert.service, "title": alert.title,
+              "severity": incident.severity, "status": status.value},
+        now=now,
+    )
+    return incident
+
+
+def _escalate(session: Session, incident: IncidentRow, alert: Alert, now: datetime) -> None:
+    """A repeat with a higher severity raises the incident's; if it was triaged below
+    that, triage runs again (the only case where a repeat costs a model call)."""
+    new = alert.severity.value if alert.severity else None
+    if _severity_rank(new) <= _severity_rank(incident.severity):
+        return
+    old = incident.severity
+    incident.severity = new
+    triaged_below = incident.triaged_at is not None and _severity_rank(
+        incident.triaged_severity) < _severity_rank(new)
+    if triaged_below and incident.pending_step is None:
+        incident.pending_step = STEP_TRIAGE
+    audit.record(
+        session, incident_id=incident.id, actor=f"source:{alert.source}",
+        kind="incident.escalated", data={"from": old, "to": new, "retriage": triaged_below},
+        now=now,
+    )
+
+
+def _add_alert(
+    session: Session, alert: Alert, *, incident_id: int, delivery_id: int, now: datetime
+) -> AlertRow:
+    row = AlertRow(
+        delivery_id=delivery_id,
+        incident_id=incident_id,
+        source=alert.source,
+        dedup_key=alert.dedup_key,
+        fingerprint=alert.fingerprint,
+        service=alert.service,
+        title=alert.title,
+        description=alert.description,
+        severity=alert.severity.value if alert.severity else None,
+        labels=dict(alert.labels),
+        status=alert.status.value,
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        raw=dict(alert.raw),
+        received_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _resolve_if_quiet(session: Session, incident: IncidentRow, now: datetime) -> bool:
+    """Resolve the incident once the newest alert of every fingerprint in it is resolved."""
+    newest = (
+        select(AlertRow.fingerprint, func.max(AlertRow.id).label("last_id"))
+        .where(AlertRow.incident_id == incident.id)
+        .group_by(AlertRow.fingerprint)
+        .subquery()
+    )
+    still_firing = session.execute(
+        select(func.count()).select_from(AlertRow).join(newest, AlertRow.id == newest.c.last_id)
+        .where(AlertRow.status == AlertStatus.FIRING)
+    ).scalar_one()
+    if still_firing:
+        return False
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = now
+    if incident.pending_step == STEP_TRIAGE:
+        # Nothing left to triage: the fault went away before a model was asked.
+        incident.pending_step = None
+    if incident.approval_state == "pending":
+        incident.approval_state = "withdrawn"
+    audit.record(
+        session, incident_id=incident.id, actor="correlate", kind="incident.resolved",
+        data={"alert_count": incident.alert_count}, now=now,
+    )
+    return True

@@ -1,0 +1,96 @@
+"""Accept one delivery: authenticate, decode, parse, and store it before acknowledging."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from warden.config import Settings
+from warden.correlate import Folded, fold
+from warden.errors import (
+    MalformedJSONError,
+    OverloadedError,
+    PayloadError,
+    UnknownSourceError,
+)
+from warden.ingest import auth
+from warden.ingest.sources import ADAPTERS
+from warden.store import DeliveryRow, IncidentRow, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A request as it arrived: the source named in the URL, the raw body, its headers."""
+
+    source: str
+    body: bytes
+    headers: Mapping[str, str]
+    content_type: str = ""
+
+
+def decode_json(body: bytes) -> object:
+    """Strict JSON: UTF-8 only, no NaN or Infinity, a bounded depth."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSONError(f"the body is not valid UTF-8 (byte {exc.start})") from exc
+    if text.startswith("\ufeff"):
+        raise MalformedJSONError("the body starts with a byte-order mark")
+
+    def refuse_constant(name: str) -> object:
+        raise MalformedJSONError(f"{name} is not valid JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedJSONError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except RecursionError as exc:
+        raise MalformedJSONError("the JSON is nested too deeply") from exc
+
+
+def accept(
+    store: Store, delivery: Delivery, *, settings: Settings, now: datetime, queue_full: bool
+) -> list[Folded]:
+    """Store every alert of ``delivery`` and fold it into its incident, in one transaction.
+
+    Raises an ``IngestError`` (nothing stored) for an unknown source, bad credentials or a
+    payload of the wrong shape, and ``OverloadedError`` (nothing stored) when the work queue
+    is full or the store cannot take the write. Returning means it is committed.
+    """
+    adapter = ADAPTERS.get(delivery.source)
+    if adapter is None:
+        raise UnknownSourceError(
+            f"unknown source {delivery.source!r}; known: {', '.join(sorted(ADAPTERS))}"
+        )
+    auth.check(delivery.source, headers=delivery.headers, body=delivery.body,
+               settings=settings, now=now.timestamp())
+    alerts = adapter.parse(decode_json(delivery.body), received_at=now)
+    if not alerts:
+        raise PayloadError("the payload holds no alerts", "$")
+    if queue_full:
+        raise OverloadedError("the triage queue is full; retry later")
+    try:
+        with store.session() as session:
+            row = DeliveryRow(source=delivery.source, received_at=now,
+                              content_type=delivery.content_type[:255], body=delivery.body)
+            session.add(row)
+            session.flush()
+            return [fold(session, alert, delivery_id=row.id, now=now) for alert in alerts]
+    except OperationalError as exc:
+        raise OverloadedError(f"the store cannot take the write: {exc.orig}") from exc
+
+
+def pending_work(store: Store) -> int:
+    """How many incidents wait for the worker: the queue that backpressure protects."""
+    with store.session() as session:
+        return session.execute(
+            select(func.count()).select_from(IncidentRow)
+            .where(IncidentRow.pending_step.is_not(None))
+        ).scalar_one()

@@ -1,0 +1,35 @@
+"""Shared request dependencies, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Header, Request
+
+from warden.errors import NotAuthenticated
+
+if TYPE_CHECKING:
+    from warden.app import Warden
+
+
+def _warden(request: Request) -> Warden:
+    warden: Warden = request.app.state.warden
+    return warden
+
+
+WardenDep = Annotated["Warden", Depends(_warden)]
+
+
+def _approver(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The user a bearer token belongs to (``WARDEN_API_TOKENS``); 401 otherwise."""
+    warden = _warden(request)
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("send Authorization: Bearer TOKEN")
+    user = warden.settings.user_for_token(token.strip())
+    if user is None:
+        raise NotAuthenticated("unknown token")
+    return user
+
+
+ApproverDep = Annotated[str, Depends(_approver)]

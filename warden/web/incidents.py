@@ -1,0 +1,48 @@
+"""The incidents JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+
+from warden.store.queries import incident_detail, list_incidents
+from warden.web.deps import WardenDep
+from warden.web.serialize import incident_detail_json, incident_json
+
+router = APIRouter(tags=["incidents"])
+
+
+@router.get("/v1/incidents")
+async def get_incidents(
+    warden: WardenDep,
+    status: Literal["open", "resolved"] | None = None,
+    service: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Incidents, newest first: ``{"items": [...], "total": N}``."""
+
+    def load() -> dict[str, Any]:
+        with warden.store.session() as session:
+            page = list_incidents(session, status=status, service=service, limit=limit,
+                                  offset=offset)
+            return {"items": [incident_json(r) for r in page.items], "total": page.total}
+
+    return await run_in_threadpool(load)
+
+
+@router.get("/v1/incidents/{incident_id}")
+async def get_incident(incident_id: int, warden: WardenDep) -> dict[str, Any]:
+    """One incident with its alerts, proposal, decision, approvals and executions."""
+
+    def load() -> dict[str, Any] | None:
+        with warden.store.session() as session:
+            detail = incident_detail(session, incident_id)
+            return None if detail is None else incident_detail_json(detail)
+
+    body = await run_in_threadpool(load)
+    if body is None:
+        raise HTTPException(404, f"no incident {incident_id}")
+    return body

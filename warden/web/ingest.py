@@ -1,0 +1,91 @@
+"""``POST /v1/alerts/{source}``: one route for every source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from warden.errors import PayloadTooLarge, WardenError
+from warden.ingest.accept import Delivery, accept
+from warden.ingest.sources import ADAPTERS
+from warden.web.deps import WardenDep
+
+router = APIRouter(tags=["ingest"])
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": "The source's own payload (Alertmanager webhook v4, Grafana webhook, "
+        "PagerDuty Events v2, Selzee, or generic JSON).",
+    },
+    "responses": {
+        "202": {"description": "Stored; the ids of every alert and its incident."},
+        "400": {"description": "Malformed JSON."},
+        "401": {"description": "Missing or wrong credentials."},
+        "404": {"description": "Unknown source."},
+        "413": {"description": "Body over WARDEN_MAX_BODY_BYTES."},
+        "422": {"description": "The payload has the wrong shape."},
+        "503": {"description": "Overloaded; nothing stored. Retry after Retry-After seconds."},
+    },
+}
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/v1/alerts/{source}", status_code=202, openapi_extra=_BODY_DOC)
+async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSONResponse:
+    """Store every alert of the payload before answering; 202 names what was stored."""
+    try:
+        body = await _read_limited(request, warden.settings.max_body_bytes)
+        delivery = Delivery(
+            source=source, body=body, headers=dict(request.headers),
+            content_type=request.headers.get("content-type", ""),
+        )
+        queue_full = await run_in_threadpool(warden.queue_full)
+        folded = await run_in_threadpool(
+            accept, warden.store, delivery, settings=warden.settings, now=warden.clock(),
+            queue_full=queue_full,
+        )
+    except WardenError as exc:
+        warden.metrics.alerts_received.labels(source=_label(source),
+                                              outcome=type(exc).__name__).inc()
+        raise
+    for item in folded:
+        outcome = "duplicate" if item.duplicate else "stored"
+        warden.metrics.alerts_received.labels(source=source, outcome=outcome).inc()
+        if item.opened:
+            warden.metrics.incidents_opened.labels(source=source).inc()
+    if any(item.opened or not item.duplicate for item in folded):
+        warden.wake_worker()
+    return JSONResponse(
+        status_code=202,
+        content={
+            "accepted": len(folded),
+            "duplicate": all(item.duplicate for item in folded),
+            "alerts": [
+                {"alert_id": f.alert_id, "incident_id": f.incident_id, "duplicate": f.duplicate}
+                for f in folded
+            ],
+        },
+    )
+
+
+def _label(source: str) -> str:
+    """Bound the metric's label values: unknown sources share one label."""
+    return source if source in ADAPTERS else "unknown"

@@ -5,6 +5,7 @@ The order of the pipeline's steps is written here once; each stage lives in its 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +65,7 @@ class Warden:
         self.store = Store(settings.database_url)
         self.policy = PolicyHolder(str(settings.policy) if settings.policy else None)
         self.metrics = Metrics()
+        self.redact_patterns = tuple(re.compile(p) for p in settings.redact_patterns)
         self._queue_checked_at = 0.0
         self._queue_depth = 0
         self._wake = threading.Event()

@@ -1,0 +1,282 @@
+"""The worker: claims due steps of incidents and runs them, one incident at a time.
+
+Steps, in pipeline order: ``triage`` (provider → proposal → policy decision), then
+``notify`` (needs_approval or blocked: humans always hear), ``execute`` and ``verify``
+(execute/verify stages). Each step ends by naming the next one in the same transaction
+that records its result, so a crash between steps loses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from warden import audit
+from warden.domain import Decision, MalformedProposal, Outcome, Proposal
+from warden.store import incident_from_row
+from warden.store.claims import Claim, claim_next, lock_owned, release, renew
+from warden.store.history import history_for
+from warden.store.tables import IncidentRow, LedgerRow
+from warden.triage import spend
+
+if TYPE_CHECKING:
+    from warden.app import Warden
+    from warden.triage.provider import TriageProvider, TriageReply, TriageRequest
+    from warden.web.metrics import Metrics
+
+log = structlog.get_logger("warden.worker")
+
+STEP_TRIAGE = "triage"
+STEP_NOTIFY = "notify"
+STEP_EXECUTE = "execute"
+STEP_VERIFY = "verify"
+
+StepHandler = Callable[["Worker", Claim], None]
+
+
+def next_step_after(decision: Decision) -> str:
+    """Execute what the policy allows; tell a human about everything else."""
+    return STEP_EXECUTE if decision.outcome is Outcome.EXECUTE else STEP_NOTIFY
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "outcome": decision.outcome.value,
+        "reasons": [{"code": r.code.value, "detail": r.detail} for r in decision.reasons],
+        "action": None if decision.action is None else {
+            "name": decision.action.name, "service": decision.action.service,
+            "params": dict(decision.action.params),
+        },
+    }
+
+
+def proposal_json(proposal: Proposal | MalformedProposal) -> dict[str, Any]:
+    if isinstance(proposal, MalformedProposal):
+        return {"malformed": proposal.detail, "category": None}
+    body = asdict(proposal)
+    body["severity"] = proposal.severity.value
+    if proposal.suggested_action is not None:
+        body["suggested_action"]["params"] = dict(proposal.suggested_action.params)
+    return body
+
+
+class Worker:
+    """Runs due steps until stopped. Several workers (threads, processes, hosts) may share
+    one store: leases make sure each step of an incident runs in one of them at a time."""
+
+    def __init__(self, warden: Warden) -> None:
+        from warden.triage import build_provider
+        from warden.triage.providers.rules import RulesProvider
+
+        self.warden = warden
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.provider: TriageProvider = build_provider(warden.settings, warden.policy.current)
+        self.rules: TriageProvider = RulesProvider()
+        self.steps: dict[str, StepHandler] = {STEP_TRIAGE: triage_step}
+        self.steps.update(_later_steps())
+
+    # The loop ------------------------------------------------------------------------------
+
+    def run(self, stopping: threading.Event, wake: threading.Event) -> None:
+        while not stopping.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # a bad incident must not stop the worker; it is logged
+                log.exception("worker.step_failed")
+                worked = False
+            if not worked:
+                wake.wait(self.warden.settings.worker_poll_s)
+                wake.clear()
+
+    def run_once(self) -> bool:
+        """Claim and run one due step; False when nothing was due."""
+        settings = self.warden.settings
+        with self.warden.store.session() as session:
+            claim = claim_next(session, owner=self.owner, now=self.warden.clock(),
+                               lease_s=settings.lease_s)
+        if claim is None:
+            return False
+        handler = self.steps.get(claim.step)
+        if handler is None:
+            log.error("worker.unknown_step", incident_id=claim.incident_id, step=claim.step)
+            return True
+        with self._heartbeat(claim):
+            handler(self, claim)
+        return True
+
+    def _heartbeat(self, claim: Claim) -> _Heartbeat:
+        return _Heartbeat(self, claim)
+
+    # Health ----------------------------------------------------------------------------------
+
+    def breaker_states(self) -> dict[str, str]:
+        states: Callable[[], dict[str, str]] | None = getattr(self.provider, "breaker_states",
+                                                              None)
+        return states() if states else {}
+
+    def degraded_parts(self) -> list[str]:
+        states = self.breaker_states()
+        if states and all(s == "open" for s in states.values()):
+            return ["llm: every model's circuit breaker is open; triage falls back to rules"]
+        return [f"llm model {m}: circuit open" for m, s in states.items() if s == "open"]
+
+    def export_gauges(self, metrics: Metrics) -> None:
+        states = self.breaker_states()
+        for model, state in states.items():
+            metrics.breaker_open.labels(model=model).set(1 if state == "open" else 0)
+        metrics.degraded.set(1 if self.degraded_parts() else 0)
+
+
+class _Heartbeat:
+    """Renews the claim's lease in the background while a step runs."""
+
+    def __init__(self, worker: Worker, claim: Claim) -> None:
+        self.worker = worker
+        self.claim = claim
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="warden-lease")
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        warden = self.worker.warden
+        interval = warden.settings.lease_s / 3
+        while not self._done.wait(interval):
+            with warden.store.session() as session:
+                if not renew(session, self.claim, owner=self.worker.owner, now=warden.clock(),
+                             lease_s=warden.settings.lease_s):
+                    log.warning("worker.lease_lost", incident_id=self.claim.incident_id)
+                    return
+
+
+def _later_steps() -> dict[str, StepHandler]:
+    """The approval, execute and verify stages' steps, when those stages are installed."""
+    try:
+        from warden.execute.steps import STEPS
+    except ImportError:
+        return {}
+    return dict(STEPS)
+
+
+# The triage step ---------------------------------------------------------------------------
+
+def triage_step(worker: Worker, claim: Claim) -> None:
+    """Ask the provider once, parse its reply strictly, let the policy decide, record all."""
+    from warden.triage.redact import redact_request
+
+    warden = worker.warden
+    policy = warden.policy.current
+    with warden.store.session() as session:
+        row = session.get(IncidentRow, claim.incident_id)
+        if row is None:
+            return
+        incident = incident_from_row(row)
+    request, redactions = redact_request(_request_for(incident, policy), warden.redact_patterns)
+
+    provider, note, reservation = worker.provider, None, None
+    if provider.name != "rules":
+        with warden.store.session() as session:
+            reserved = spend.reserve(
+                session, settings=warden.settings, service=incident.service,
+                incident_id=incident.id, provider=provider.name,
+                model=",".join(warden.settings.llm_models), now=warden.clock(),
+            )
+        if isinstance(reserved, str):
+            provider, note = worker.rules, reserved
+        else:
+            reservation = reserved.id
+    reply = provider.propose(request)
+    note = "; ".join(n for n in (note, reply.fallback_reason) if n) or None
+
+    from warden.policy import decide, parse_proposal
+
+    now = warden.clock()
+    proposal = parse_proposal(reply.raw, categories=policy.categories)
+    with warden.store.session() as session:
+        row = lock_owned(session, claim, owner=worker.owner)
+        _record_calls(session, reply, provider=worker.provider.name, reservation=reservation,
+                      incident=incident, now=now, metrics=warden.metrics)
+        if row is None:
+            return  # the lease was lost; whoever holds it now does this step
+        decision = decide(incident, proposal, policy,
+                          history_for(session, service=incident.service, now=now), now)
+        row.proposal_raw = reply.raw
+        row.proposal = proposal_json(proposal)
+        row.triage_provider = reply.provider
+        row.triage_model = reply.model
+        row.triage_note = note
+        row.triaged_at = now
+        row.triaged_severity = row.severity
+        row.decision_outcome = decision.outcome.value
+        row.decision = decision_json(decision)
+        row.decided_at = now
+        if decision.outcome is Outcome.NEEDS_APPROVAL:
+            row.approval_state = "pending"
+            row.approval_expires_at = now + timedelta(
+                minutes=warden.settings.approval_ttl_minutes)
+        audit.record(session, incident_id=incident.id, actor=f"triage:{reply.provider}",
+                     kind="triage.proposed",
+                     data={"provider": reply.provider, "model": reply.model, "note": note,
+                           "redactions": dict(redactions), "proposal": row.proposal,
+                           "cost_usd": reply.cost_usd},
+                     now=now)
+        audit.record(session, incident_id=incident.id, actor="policy", kind="policy.decided",
+                     data=row.decision, now=now)
+        release(row, next_step=next_step_after(decision))
+    warden.metrics.triage_total.labels(provider=reply.provider,
+                                       outcome="fallback" if note else "ok").inc()
+    warden.metrics.decisions.labels(outcome=decision.outcome.value).inc()
+    log.info("incident.triaged", incident_id=incident.id, provider=reply.provider,
+             model=reply.model, outcome=decision.outcome.value, note=note)
+
+
+def _request_for(incident: Any, policy: Any) -> TriageRequest:
+    from warden.triage.provider import TriageRequest
+
+    return TriageRequest(
+        service=incident.service, title=incident.title, description=incident.description,
+        labels=dict(incident.labels), severity=incident.severity,
+        allowed_actions=tuple(policy.actions), categories=tuple(policy.categories),
+    )
+
+
+def _record_calls(
+    session: Any, reply: TriageReply, *, provider: str, reservation: int | None, incident: Any,
+    now: Any, metrics: Metrics,
+) -> None:
+    """One ledger row per model call; the reservation row becomes the first of them."""
+    calls = list(getattr(reply, "calls", ()))
+    reserved = session.get(LedgerRow, reservation) if reservation is not None else None
+    if reserved is not None and not calls:
+        session.delete(reserved)  # the call never happened (budget or breaker stopped it)
+    for index, call in enumerate(calls):
+        row = reserved if index == 0 and reserved is not None else LedgerRow(
+            incident_id=incident.id, service=incident.service, at=now)
+        row.provider = provider
+        row.model = call.model
+        row.prompt_tokens = call.prompt_tokens
+        row.completion_tokens = call.completion_tokens
+        row.cost_usd = call.cost_usd
+        row.latency_ms = call.latency_ms
+        row.outcome = call.outcome
+        row.error = call.error
+        session.add(row)
+        metrics.model_calls.labels(model=call.model, outcome=call.outcome).inc()
+        if call.cost_usd:
+            metrics.spend_usd.labels(model=call.model, service=incident.service).inc(
+                call.cost_usd)
+

@@ -2,7 +2,8 @@
 
     WardenError
     ├── ConfigError            settings or the policy file are unusable
-    │   └── PolicyLoadError    the policy file does not validate (path, key, reason)
+    │   ├── PolicyLoadError    the policy file does not validate (path, key, reason)
+    │   └── PolicyCaseError    a `warden policy check/test` case is unusable (where, reason)
     ├── IngestError            a payload cannot become alerts (-> 4xx)
     │   ├── UnknownSourceError
     │   ├── PayloadError       wrong shape (-> 422); ``where`` locates it
@@ -40,6 +41,16 @@ class PolicyLoadError(ConfigError):
         super().__init__(f"{path}: {key}: {reason}")
         self.path = path
         self.key = key
+        self.reason = reason
+
+
+class PolicyCaseError(ConfigError):
+    """A case line of ``warden policy check --cases`` or a test of ``warden policy test``
+    cannot be evaluated; ``where`` locates it (``FILE:LINE`` or a test name)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
         self.reason = reason
 
 

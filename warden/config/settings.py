@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
+StructuredOutput = Literal["json_schema", "json_object_schema", "prompt_only"]
+"""How the openai provider asks a model for the proposal's shape (README, local models)."""
+
 
 def _split_pairs(value: object) -> dict[str, str]:
     """Parse ``"a:x,b:y"`` into ``{"a": "x", "b": "y"}`` (an empty string gives ``{}``)."""
@@ -70,7 +73,16 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=2, ge=0)
     llm_breaker_failures: int = Field(default=3, ge=1)
     llm_breaker_reset_s: float = Field(default=60.0, gt=0)
-    llm_structured_output: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    llm_structured_output: Annotated[dict[str, StructuredOutput], NoDecode] = Field(
+        default_factory=dict
+    )
+    # Models whose chat format drops system messages (gemma): instructions go in the user turn.
+    llm_instructions_in_user: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Send OpenRouter's extra fields (models, provider, usage) even when the base URL's host
+    # is not openrouter.ai (a proxy in front of it, or a test server).
+    llm_openrouter_extras: bool = False
+    llm_retry_backoff_s: float = Field(default=0.5, ge=0)
+    llm_retry_backoff_max_s: float = Field(default=8.0, ge=0)
     redact_patterns: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Flood control and spend.
@@ -107,14 +119,29 @@ class Settings(BaseSettings):
                     for k, v in value.items()}
         return {k: SecretStr(v) for k, v in _split_pairs(value).items()}
 
-    @field_validator("slack_users", "llm_structured_output", mode="before")
+    @field_validator("slack_users", mode="before")
     @classmethod
     def _pairs(cls, value: object) -> dict[str, str]:
         return _split_pairs(value)
 
+    @field_validator("llm_structured_output", mode="before")
+    @classmethod
+    def _model_modes(cls, value: object) -> dict[str, str]:
+        """``MODEL:MODE,...``; split at the last colon, as model names may hold colons
+        (``google/gemma-3-4b-it:free:prompt_only``)."""
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        pairs: dict[str, str] = {}
+        for item in filter(None, (i.strip() for i in str(value or "").split(","))):
+            model, sep, mode = item.rpartition(":")
+            if not sep or not model.strip():
+                raise ValueError(f"expected MODEL:MODE pairs separated by commas, got {item!r}")
+            pairs[model.strip()] = mode.strip()
+        return pairs
+
     @field_validator(
         "llm_models", "redact_patterns", "slack_alert_channels", "slack_alert_bot_ids",
-        mode="before",
+        "llm_instructions_in_user", mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> list[str]:

@@ -17,3 +17,7 @@ from warden.cli.serve import serve, worker  # noqa: E402
 
 app.command("serve")(serve)
 app.command("worker")(worker)
+
+from warden.cli.policy import policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy")

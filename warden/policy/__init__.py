@@ -1,0 +1,52 @@
+"""The policy stage: a pure, default-deny verdict on what the model proposes.
+
+The contract is ../shared/design/policy.md. ``load_policy`` turns the policy file into a
+frozen ``Policy``; ``parse_proposal`` turns the model's raw reply into a ``Proposal`` or a
+``MalformedProposal``; ``decide`` returns the ``Decision``. Nothing here does I/O beyond
+reading the policy file, or reads the clock.
+"""
+
+from warden.policy._cases import check_case_line, check_reply, decision_json, parse_now
+from warden.policy._decide import decide
+from warden.policy._lint import LintProblem, lint_policy
+from warden.policy._load import default_policy, load_policy, load_policy_text
+from warden.policy._model import (
+    CRITICAL_TIER,
+    DEFAULT_CATEGORIES,
+    ActionSpec,
+    ExecutorSpec,
+    FreezeWindow,
+    Limits,
+    Policy,
+    SecurityRules,
+    VerifySpec,
+)
+from warden.policy._proposal import MAX_REPLY_BYTES, parse_proposal, proposal_json_schema
+from warden.policy._suite import PolicyTestResult, run_policy_tests
+
+__all__ = [
+    "CRITICAL_TIER",
+    "DEFAULT_CATEGORIES",
+    "MAX_REPLY_BYTES",
+    "ActionSpec",
+    "ExecutorSpec",
+    "FreezeWindow",
+    "Limits",
+    "LintProblem",
+    "Policy",
+    "PolicyTestResult",
+    "SecurityRules",
+    "VerifySpec",
+    "check_case_line",
+    "check_reply",
+    "decide",
+    "decision_json",
+    "default_policy",
+    "lint_policy",
+    "load_policy",
+    "load_policy_text",
+    "parse_now",
+    "parse_proposal",
+    "proposal_json_schema",
+    "run_policy_tests",
+]

@@ -1,0 +1,183 @@
+"""``warden policy check | test | lint``: the policy engine from the command line.
+
+The command line of ``check`` is a contract (../shared/design/policy.md). This module
+stays light (no web, store or HTTP imports) because ``check --cases`` is timed with its
+start-up included. Exit codes: 0 done, 1 a test failed or lint found problems, 2 the
+policy file or an input is unusable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, BinaryIO, NoReturn
+
+import typer
+
+from warden.errors import PolicyCaseError, PolicyLoadError
+from warden.policy import (
+    Policy,
+    check_case_line,
+    check_reply,
+    decision_json,
+    lint_policy,
+    load_policy,
+    parse_now,
+    run_policy_tests,
+)
+
+policy_app = typer.Typer(
+    help="Check, test and lint a policy file (contract: ../shared/design/policy.md).",
+    no_args_is_help=True,
+)
+
+PolicyOption = Annotated[
+    Path, typer.Option("--policy", help="The policy YAML file.", dir_okay=False)
+]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", help="ISO-8601 time to decide at when a case gives none [default: now]."),
+]
+_FLUSH_EVERY = 1024
+
+
+@policy_app.command("check")
+def check(
+    policy: PolicyOption,
+    cases: Annotated[
+        Path | None,
+        typer.Option("--cases", help="JSON lines, one case each ('-' for stdin).", dir_okay=False),
+    ] = None,
+    alert: Annotated[
+        Path | None, typer.Option("--alert", help="A normalised alert (JSON).", dir_okay=False)
+    ] = None,
+    proposal: Annotated[
+        Path | None,
+        typer.Option("--proposal", help="The model's raw reply, any bytes.", dir_okay=False),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="With --alert: the history object (JSON).", dir_okay=False),
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Decide model replies: one (--alert and --proposal) or a batch (--cases).
+
+    Prints one JSON object per decision on stdout, in input order; exits 0 when every
+    case was evaluated, whatever the outcomes, and 2 when the policy file or an input is
+    unusable (each unusable case line is named on stderr; the others are still decided).
+    """
+    single = (alert, proposal, history) != (None, None, None)
+    if (cases is not None and single) or (cases is None and (alert is None or proposal is None)):
+        _fail("give either --cases, or --alert and --proposal (and maybe --history)")
+    loaded = _load(policy)
+    try:
+        default_now = parse_now(now, "--now") or datetime.now(UTC)
+    except PolicyCaseError as exc:
+        _fail(str(exc))
+    if cases is not None:
+        if cases == Path("-"):
+            ok = _check_cases(sys.stdin.buffer, "<stdin>", loaded, default_now)
+        else:
+            try:
+                with cases.open("rb") as lines:
+                    ok = _check_cases(lines, str(cases), loaded, default_now)
+            except OSError as exc:
+                _fail(f"{cases}: cannot read it: {exc}")
+        raise typer.Exit(0 if ok else 2)
+    assert alert is not None and proposal is not None
+    try:
+        decision = check_reply(
+            json.loads(alert.read_bytes()),
+            proposal.read_bytes(),
+            loaded,
+            history=None if history is None else json.loads(history.read_bytes()),
+            now=default_now,
+            where=str(alert),
+        )
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot use the input: {exc}")
+    except PolicyCaseError as exc:
+        _fail(str(exc))
+    print(json.dumps(decision_json(decision)))
+
+
+def _check_cases(lines: BinaryIO, name: str, policy: Policy, default_now: datetime) -> bool:
+    """Decide each case line, writing results in order; False if a line was unusable."""
+    ok = True
+    out: list[str] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            result = check_case_line(
+                line, policy, default_now=default_now, where=f"{name}:{number}"
+            )
+        except PolicyCaseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            ok = False
+            continue
+        out.append(json.dumps(result))
+        if len(out) >= _FLUSH_EVERY:
+            sys.stdout.write("\n".join(out) + "\n")
+            out.clear()
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+    return ok
+
+
+@policy_app.command("test")
+def test(
+    policy: PolicyOption,
+    tests: Annotated[
+        Path, typer.Argument(help="The team's tests (format: `warden.policy._suite`).")
+    ],
+    now: NowOption = None,
+) -> None:
+    """Run a team's own expected outcomes against its policy, like `opa test`.
+
+    Exits 1 when any test fails (each failure shown as expected/actual), 2 when the
+    policy or the tests file is unusable. The format is documented in
+    examples/policy-tests.yaml.
+    """
+    loaded = _load(policy)
+    try:
+        text = tests.read_text(encoding="utf-8")
+        default_now = parse_now(now, "--now") or datetime.now(UTC)
+        results = run_policy_tests(text, loaded, default_now=default_now, source=str(tests))
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{tests}: cannot read it: {exc}")
+    except PolicyCaseError as exc:
+        _fail(str(exc))
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        print(result.diff() if not result.passed else f"ok   {result.name}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+@policy_app.command("lint")
+def lint(policy: PolicyOption) -> None:
+    """Load the policy and report what cannot work as written; exits 1 on any problem."""
+    loaded = _load(policy)
+    problems = lint_policy(loaded)
+    for problem in problems:
+        print(f"{policy}: {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s)")
+        raise typer.Exit(1)
+    print(f"{policy}: no problems")
+
+
+def _load(path: Path) -> Policy:
+    try:
+        return load_policy(path)
+    except PolicyLoadError as exc:
+        _fail(f"policy refused: {exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(2)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Approvers: USER:TOKEN pairs for the API, the console and the reload endpoint.
     api_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     approval_ttl_minutes: float = Field(default=30, gt=0)
+    # Signs console session cookies; unset, each process draws a random one (sessions then
+    # end at restart and do not carry between replicas).
+    session_secret: SecretStr | None = None
 
     # Triage.
     triage_provider: Literal["rules", "openai"] = "rules"

@@ -1,0 +1,239 @@
+"""Measure a triage provider against labelled alerts (``warden eval``).
+
+A labelled file is JSON Lines in the shape of ``../shared/data/alerts-dev.jsonl``: one
+alert rule a line with ``alertname``, ``summary``, ``description``, ``service_group``,
+``exporter``, the expected ``category`` and the expected ``severity``
+(``critical | warning | info``). Each record's own severity is hidden from the provider
+(ARCHITECTURE.md, Settled details), so severity accuracy measures inference.
+
+The provider sees what the pipeline would show it: the redacted text, the policy's
+action names and categories.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from warden.domain import MalformedProposal, Proposal, Severity
+from warden.errors import ConfigError
+from warden.triage.provider import TriageProvider, TriageRequest
+from warden.triage.redact import redact_request
+
+# The eval labels use Alertmanager's three levels; the proposal has four.
+EXPECTED_SEVERITIES = ("critical", "warning", "info")
+SEVERITY_LEVEL: Mapping[Severity, str] = MappingProxyType(
+    {
+        Severity.CRITICAL: "critical",
+        Severity.HIGH: "critical",
+        Severity.MEDIUM: "warning",
+        Severity.LOW: "info",
+    }
+)
+MALFORMED = "malformed"
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledAlert:
+    """One line of a labelled file: the request a provider gets and the expected answer."""
+
+    id: str
+    request: TriageRequest
+    category: str
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    """Accuracy and spend of one provider over a labelled set.
+
+    ``confusion[expected][predicted]`` counts categories; a reply that does not parse is
+    predicted as ``malformed`` (and is wrong on both counts). ``misses`` lists the ids
+    whose category was wrong, in input order.
+    """
+
+    provider: str
+    n: int
+    category_accuracy: float
+    severity_accuracy: float
+    confusion: Mapping[str, Mapping[str, int]]
+    severity_confusion: Mapping[str, Mapping[str, int]]
+    malformed: int
+    fallbacks: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms_total: float
+    latency_ms_mean: float
+    misses: tuple[str, ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as plain JSON values (the ``--json`` output)."""
+        return {
+            "provider": self.provider,
+            "n": self.n,
+            "category_accuracy": self.category_accuracy,
+            "severity_accuracy": self.severity_accuracy,
+            "confusion": {k: dict(v) for k, v in self.confusion.items()},
+            "severity_confusion": {k: dict(v) for k, v in self.severity_confusion.items()},
+            "malformed": self.malformed,
+            "fallbacks": self.fallbacks,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_ms_total": self.latency_ms_total,
+            "latency_ms_mean": self.latency_ms_mean,
+            "misses": list(self.misses),
+        }
+
+
+def service_slug(record: Mapping[str, Any]) -> str:
+    """A service name for a labelled rule: its group (``Grafana Mimir`` -> ``grafana-mimir``),
+    else its exporter, else ``unknown``."""
+    for key in ("service_group", "exporter"):
+        value = record.get(key)
+        if isinstance(value, str):
+            slug = _SLUG.sub("-", value.lower()).strip("-")
+            if slug:
+                return slug
+    return "unknown"
+
+
+def to_labelled(
+    record: Mapping[str, Any], *, allowed_actions: tuple[str, ...], categories: tuple[str, ...]
+) -> LabelledAlert:
+    """Turn one labelled record into a request without its severity, and the expected answer.
+
+    Raises ``ValueError`` when a required field is missing or of the wrong type.
+    """
+    expected_category = record.get("category")
+    expected_severity = record.get("severity")
+    alertname = record.get("alertname")
+    if not isinstance(expected_category, str):
+        raise ValueError("'category' must be a string")
+    if expected_severity not in EXPECTED_SEVERITIES:
+        raise ValueError(f"'severity' must be one of {', '.join(EXPECTED_SEVERITIES)}")
+    if not isinstance(alertname, str) or not alertname:
+        raise ValueError("'alertname' must be a non-empty string")
+    summary = record.get("summary")
+    description = record.get("description")
+    request = TriageRequest(
+        service=service_slug(record),
+        title=summary if isinstance(summary, str) and summary else alertname,
+        description=description if isinstance(description, str) else "",
+        # Only the name: the record's severity (field or label) never reaches the provider.
+        labels=MappingProxyType({"alertname": alertname}),
+        severity=None,
+        allowed_actions=allowed_actions,
+        categories=categories,
+    )
+    return LabelledAlert(
+        id=str(record.get("id", alertname)),
+        request=request,
+        category=expected_category,
+        severity=str(expected_severity),
+    )
+
+
+def load_labelled(
+    path: Path, *, allowed_actions: tuple[str, ...], categories: tuple[str, ...]
+) -> list[LabelledAlert]:
+    """Read a labelled JSONL file; blank lines are skipped.
+
+    Raises ``ConfigError`` naming the path and line number of the first unusable line.
+    """
+    alerts = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            alerts.append(
+                to_labelled(record, allowed_actions=allowed_actions, categories=categories)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{path}:{number}: {exc}") from exc
+    return alerts
+
+
+Parse = Callable[[str], Proposal | MalformedProposal]
+
+
+def evaluate(provider: TriageProvider, alerts: Iterable[LabelledAlert], parse: Parse) -> EvalReport:
+    """Run ``provider`` over every alert (redacted first, as in the pipeline) and score it.
+
+    ``parse`` is the proposal parser (``policy.parse_proposal`` bound to a policy). Calls
+    the provider once per alert, in order; a ``TriageError`` from it propagates.
+    """
+    categories: list[str] = []
+    confusion: dict[str, dict[str, int]] = {}
+    severity_confusion: dict[str, dict[str, int]] = {
+        s: dict.fromkeys((*EXPECTED_SEVERITIES, MALFORMED), 0) for s in EXPECTED_SEVERITIES
+    }
+    n = category_hits = severity_hits = malformed = fallbacks = 0
+    prompt_tokens = completion_tokens = 0
+    cost_usd = latency_ms = 0.0
+    misses: list[str] = []
+    for alert in alerts:
+        request, _counts = redact_request(alert.request)
+        reply = provider.propose(request)
+        parsed = parse(reply.raw)
+        if isinstance(parsed, MalformedProposal):
+            malformed += 1
+            got_category = got_severity = MALFORMED
+        else:
+            got_category = parsed.category
+            got_severity = SEVERITY_LEVEL[parsed.severity]
+        n += 1
+        for name in (alert.category, got_category):
+            if name not in categories:
+                categories.append(name)
+        confusion.setdefault(alert.category, {})
+        confusion[alert.category][got_category] = confusion[alert.category].get(got_category, 0) + 1
+        severity_confusion[alert.severity][got_severity] += 1
+        if got_category == alert.category:
+            category_hits += 1
+        else:
+            misses.append(alert.id)
+        severity_hits += got_severity == alert.severity
+        fallbacks += reply.fallback_reason is not None
+        prompt_tokens += reply.prompt_tokens
+        completion_tokens += reply.completion_tokens
+        cost_usd += reply.cost_usd
+        latency_ms += reply.latency_ms
+    # Square matrices over every category seen, so a reader can scan rows and columns.
+    order = sorted(categories, key=lambda c: (c == MALFORMED, c))
+    full = {
+        expected: {got: confusion.get(expected, {}).get(got, 0) for got in order}
+        for expected in order
+        if expected != MALFORMED
+    }
+    return EvalReport(
+        provider=provider.name,
+        n=n,
+        category_accuracy=category_hits / n if n else 0.0,
+        severity_accuracy=severity_hits / n if n else 0.0,
+        confusion=full,
+        severity_confusion=severity_confusion,
+        malformed=malformed,
+        fallbacks=fallbacks,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd,
+        latency_ms_total=latency_ms,
+        latency_ms_mean=latency_ms / n if n else 0.0,
+        misses=tuple(misses),
+    )

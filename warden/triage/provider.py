@@ -1,0 +1,86 @@
+"""The triage interface: what a provider is given and what it gives back.
+
+Every provider (``rules``, ``openai``) implements ``TriageProvider``. The reply's ``raw``
+text is untrusted whoever wrote it: ``policy.parse_proposal`` turns it into a ``Proposal``
+or a ``MalformedProposal``, so a provider never hands the pipeline a parsed value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from warden.domain import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class TriageRequest:
+    """One incident as a provider sees it: its text already redacted.
+
+    ``allowed_actions`` are the action names of the policy, the only names a provider
+    should suggest; ``categories`` the policy's category set.
+    """
+
+    service: str
+    title: str
+    description: str
+    labels: Mapping[str, str]
+    severity: Severity | None
+    allowed_actions: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
+CallOutcome = Literal["ok", "error", "timeout", "rate_limited", "malformed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One request to a model, whatever came of it: one cost-ledger row.
+
+    ``model`` is the model that served (OpenRouter may serve a fallback); tokens and
+    dollars are zero for a call that got no reply; ``error`` says what went wrong.
+    """
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    outcome: CallOutcome
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TriageReply:
+    """A provider's answer and what it cost.
+
+    ``raw`` is the reply text exactly as produced (JSON, for every provider), to be parsed
+    by ``policy.parse_proposal``. ``fallback_reason`` says why a fallback provider answered
+    instead of the one selected (``None`` when the selected one did). ``calls`` lists every
+    model call made for this reply, failed ones included (empty for providers that call
+    none); the token, dollar and latency totals above cover all of them.
+    """
+
+    raw: str
+    provider: str
+    model: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    fallback_reason: str | None = None
+    calls: tuple[ModelCall, ...] = ()
+
+
+class TriageProvider(Protocol):
+    """Proposes a triage for one incident.
+
+    ``propose`` returns a reply for every request, or raises ``TriageError`` when it cannot
+    produce one at all; it never raises for a reply that merely fails to parse (that is the
+    parser's verdict). It does not write to the store.
+    """
+
+    name: str
+
+    def propose(self, request: TriageRequest) -> TriageReply: ...

@@ -21,3 +21,7 @@ app.command("worker")(worker)
 from warden.cli.policy import policy_app  # noqa: E402
 
 app.add_typer(policy_app, name="policy")
+
+from warden.cli.eval import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -72,6 +72,7 @@ class EvalReport:
     cost_usd: float
     latency_ms_total: float
     latency_ms_mean: float
+    answered_by: Mapping[str, int] = field(default_factory=dict)
     misses: tuple[str, ...] = field(default=())
 
     def as_json(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class EvalReport:
             "cost_usd": self.cost_usd,
             "latency_ms_total": self.latency_ms_total,
             "latency_ms_mean": self.latency_ms_mean,
+            "answered_by": dict(self.answered_by),
             "misses": list(self.misses),
         }
 
@@ -172,12 +174,21 @@ def load_labelled(
 Parse = Callable[[str], Proposal | MalformedProposal]
 
 
-def evaluate(provider: TriageProvider, alerts: Iterable[LabelledAlert], parse: Parse) -> EvalReport:
+def evaluate(
+    provider: TriageProvider,
+    alerts: Iterable[LabelledAlert],
+    parse: Parse,
+    *,
+    extra_patterns: Sequence[re.Pattern[str]] = (),
+) -> EvalReport:
     """Run ``provider`` over every alert (redacted first, as in the pipeline) and score it.
 
-    ``parse`` is the proposal parser (``policy.parse_proposal`` bound to a policy). Calls
-    the provider once per alert, in order; a ``TriageError`` from it propagates.
+    ``parse`` is the proposal parser (``policy.parse_proposal`` bound to a policy);
+    ``extra_patterns`` the deployment's own redaction patterns. Calls the provider once per
+    alert, in order; a ``TriageError`` from it propagates. ``answered_by`` counts replies
+    per ``provider`` or ``provider:model`` (a fallback shows as the provider that answered).
     """
+    answered_by: dict[str, int] = {}
     categories: list[str] = []
     confusion: dict[str, dict[str, int]] = {}
     severity_confusion: dict[str, dict[str, int]] = {
@@ -188,8 +199,10 @@ def evaluate(provider: TriageProvider, alerts: Iterable[LabelledAlert], parse: P
     cost_usd = latency_ms = 0.0
     misses: list[str] = []
     for alert in alerts:
-        request, _counts = redact_request(alert.request)
+        request, _counts = redact_request(alert.request, extra_patterns)
         reply = provider.propose(request)
+        who = reply.provider if reply.model is None else f"{reply.provider}:{reply.model}"
+        answered_by[who] = answered_by.get(who, 0) + 1
         parsed = parse(reply.raw)
         if isinstance(parsed, MalformedProposal):
             malformed += 1
@@ -235,5 +248,6 @@ def evaluate(provider: TriageProvider, alerts: Iterable[LabelledAlert], parse: P
         cost_usd=cost_usd,
         latency_ms_total=latency_ms,
         latency_ms_mean=latency_ms / n if n else 0.0,
+        answered_by=answered_by,
         misses=tuple(misses),
     )

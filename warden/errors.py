@@ -16,6 +16,7 @@
     ├── ApprovalError          an approval cannot be recorded
     │   ├── NotAuthenticated   (-> 401)
     │   ├── NotAllowed         (-> 403)
+    │   ├── UnknownIncident    no incident with that id (-> 404)
     │   └── ApprovalStateError nothing waits for approval, or it expired (-> 409)
     └── ExecutorError          an executor failed; ``recoverable`` says whether a retry may help
 
@@ -112,6 +113,10 @@ class NotAuthenticated(ApprovalError):
 
 class NotAllowed(ApprovalError):
     status_code = 403
+
+
+class UnknownIncident(ApprovalError):
+    status_code = 404
 
 
 class ApprovalStateError(ApprovalError):

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     notify_webhook_url: str | None = None
     postmortem_dir: Path | None = None
 
+    # Executors and health checks: the timeout when the policy gives none, and the PATH
+    # that `command` executors run with (their environment holds nothing else, so
+    # Warden's secrets never reach a command).
+    executor_timeout_s: float = Field(default=10.0, gt=0)
+    command_path: str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
     # Slack.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -1,0 +1,1 @@
+"""Fakes of outside services, speaking their real wire formats on 127.0.0.1."""

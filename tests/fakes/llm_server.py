@@ -21,8 +21,10 @@ Every request is recorded before it is answered (``requests``, thread-safe), so 
 can count calls per model and inspect bodies (``response_format``, ``models``,
 ``provider``, ``usage``).
 
-Fixture: ``llm_server`` (function scope) yields a started ``FakeLLMServer``. Use it with
-``from tests.fakes.llm_server import llm_server`` or ``pytest_plugins``.
+Fixture: ``llm_server`` (function scope) yields a started ``FakeLLMServer``. Register it
+with ``pytest_plugins = ["tests.fakes.llm_server"]`` in ``tests/conftest.py`` (importing
+it into a test module works too, but ruff reports F401/F811), or use
+``with FakeLLMServer() as server:`` directly.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def lint_policy(policy: Policy) -> tuple[LintProblem, ...]:
             problems.append(
                 LintProblem(
                     f"approvers.{tier}",
-                    f"{len(people)} approver(s) can never reach the quorum of "
+                    f"{len(people)} distinct approver(s) can never reach the quorum of "
                     f"{policy.quorum_for(tier)}",
                 )
             )

@@ -176,7 +176,7 @@ class _PolicyFile(_Strict):
     security: _SecurityFile = _SecurityFile()
     limits: _LimitsFile = _LimitsFile()
     # Tier -> approver names, plus the integer ``critical_quorum``; checked in _approvers.
-    approvers: dict[str, list[_Name] | int] = {}
+    approvers: dict[str, Any] = {}
     freeze: list[_FreezeFile] = []
     categories: list[_Name] = []
     approval_channels: dict[_Name, list[Literal["console", "cli", "slack", "api"]]] = {}
@@ -307,19 +307,18 @@ def _executor(spec: _ExecutorFile) -> ExecutorSpec:
     )
 
 
-def _approvers(
-    raw: dict[str, list[str] | int], source: str
-) -> tuple[dict[str, tuple[str, ...]], int]:
+def _approvers(raw: dict[str, Any], source: str) -> tuple[dict[str, tuple[str, ...]], int]:
     quorum = 2  # the contract's example; two distinct people for a critical service
     approvers: dict[str, tuple[str, ...]] = {}
     for key, value in raw.items():
         if key == "critical_quorum":
-            if not isinstance(value, int) or value < 1:
+            if type(value) is not int or value < 1:
                 raise PolicyLoadError(
                     source, "approvers.critical_quorum", "must be an integer of at least 1"
                 )
             quorum = value
-        elif isinstance(value, list):
+        elif isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+            # Listing someone twice must not let one person make a quorum of two.
             approvers[key] = tuple(dict.fromkeys(value))
         else:
             raise PolicyLoadError(source, f"approvers.{key}", "must be a list of approver names")
@@ -329,5 +328,7 @@ def _approvers(
 def _compile(pattern: str, flags: int, source: str, key: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern, flags)
-    except re.error as exc:
+    # re.error for bad syntax; ValueError for (?u) under ASCII; the others for huge or
+    # deeply nested patterns.
+    except (re.error, ValueError, OverflowError, RecursionError) as exc:
         raise PolicyLoadError(source, key, f"not a valid regular expression: {exc}") from exc

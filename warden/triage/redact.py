@@ -57,6 +57,8 @@ def _group(kind: str, name: str) -> Callable[[re.Match[str]], str]:
 
 
 _NOT_PLACEHOLDER = r"(?!\[REDACTED)"
+_ANY_PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+\]")
+_MAX_PASSES = 8
 
 _PRIVATE_KEY = re.compile(
     # A block cut off before its END line is still a key: redact to the end of the text.
@@ -73,7 +75,9 @@ _URL_PASSWORD = re.compile(
 _AUTH_HEADER = re.compile(
     r"(?i)\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*[\"']?"
     r"(?:(?:bearer|basic|token|digest|negotiate)\s+)?"
-    r"(?P<secret>" + _NOT_PLACEHOLDER + r"[^\s\"',;]+)"
+    # The scheme word itself is never the secret (it is when the secret was redacted).
+    r"(?P<secret>" + _NOT_PLACEHOLDER + r"(?!(?:bearer|basic|token|digest|negotiate)\s)"
+    r"[^\s\"',;]+)"
 )
 _BEARER = re.compile(r"(?i)\bbearer\s+(?P<secret>" + _NOT_PLACEHOLDER + r"[A-Za-z0-9._~+/=-]{8,})")
 _API_KEY = re.compile(
@@ -151,7 +155,12 @@ _RULES: tuple[tuple[str, re.Pattern[str], _Replace], ...] = (
 def _apply(
     text: str, kind: str, pattern: re.Pattern[str], replace_with: _Replace, counts: Counter[str]
 ) -> str:
+    protected = [m.span() for m in _ANY_PLACEHOLDER.finditer(text)]
+
     def substitute(m: re.Match[str]) -> str:
+        # What was redacted stays redacted: nothing rewrites a placeholder.
+        if any(m.start() < end and start < m.end() for start, end in protected):
+            return m.group(0)
         replacement = replace_with(m)
         if replacement is None:
             return m.group(0)
@@ -169,10 +178,17 @@ def redact(text: str, extra_patterns: Sequence[re.Pattern[str]] = ()) -> Redacte
     returns the same text with no counts.
     """
     counts: Counter[str] = Counter()
-    for pattern in extra_patterns:
-        text = _apply(text, "custom", pattern, _custom, counts)
-    for kind, pattern, replace_with in _RULES:
-        text = _apply(text, kind, pattern, replace_with, counts)
+    rules = (*((("custom", p, _custom)) for p in extra_patterns), *_RULES)
+    # A replacement can expose a secret to a rule that already ran (a placeholder ends a
+    # word where none ended before), so passes repeat until nothing changes. Each
+    # replacement removes at least one character that no later pass can match again, so
+    # this ends; the cap only bounds pathological input.
+    for _ in range(_MAX_PASSES):
+        found = sum(counts.values())
+        for kind, pattern, replace_with in rules:
+            text = _apply(text, kind, pattern, replace_with, counts)
+        if sum(counts.values()) == found:
+            break
     return Redacted(text=text, counts=MappingProxyType(dict(counts)))
 
 

@@ -121,6 +121,7 @@ def _drop(key: str) -> str:
             "duplicate key 'confidence'",
         ),  # escapes decode to the same key
         (_swap("root_cause", "\ud800"), "lone surrogate"),  # json.dumps writes \ud800
+        (GOOD.replace("Stale", "St\udc80ale"), "not valid text"),  # in the raw text itself
         (_action(name="clear\udfff_cache"), "lone surrogate"),
         (_action(params={"version\ud800": "v1"}), "lone surrogate"),
         ("\ufeff" + GOOD, "byte-order mark"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,11 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and its busy handler waits by sleeping (up to
+        # 100 ms a try): queueing threads on a lock instead keeps the tail latency low.
+        self._sqlite_writer: threading.Lock | None = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -82,8 +88,12 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends, rolled back on an exception."""
-        with self._sessions() as session, session.begin():
+        """A transaction: committed when the block ends, rolled back on an exception.
+
+        Do not open a second session inside one on the same thread: on SQLite they would
+        wait for each other.
+        """
+        with self._sqlite_writer or nullcontext(), self._sessions() as session, session.begin():
             yield session
 
     def ping(self) -> None:

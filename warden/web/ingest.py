@@ -57,10 +57,9 @@ async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSO
             source=source, body=body, headers=dict(request.headers),
             content_type=request.headers.get("content-type", ""),
         )
-        queue_full = await run_in_threadpool(warden.queue_full)
         folded = await run_in_threadpool(
-            accept, warden.store, delivery, settings=warden.settings, now=warden.clock(),
-            queue_full=queue_full,
+            lambda: accept(warden.store, delivery, settings=warden.settings,
+                           now=warden.clock(), queue_full=warden.queue_full())
         )
     except WardenError as exc:
         warden.metrics.alerts_received.labels(source=_label(source),

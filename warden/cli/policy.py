@@ -38,7 +38,10 @@ PolicyOption = Annotated[
 ]
 NowOption = Annotated[
     str | None,
-    typer.Option("--now", help="ISO-8601 time to decide at when a case gives none [default: now]."),
+    typer.Option(
+        "--now",
+        help="ISO-8601 time to decide at when a case gives none (default: the current time).",
+    ),
 ]
 _FLUSH_EVERY = 1024
 
@@ -132,7 +135,7 @@ def _check_cases(lines: BinaryIO, name: str, policy: Policy, default_now: dateti
 def test(
     policy: PolicyOption,
     tests: Annotated[
-        Path, typer.Argument(help="The team's tests (format: `warden.policy._suite`).")
+        Path, typer.Argument(help="The team's tests (format: examples/policy-tests.yaml).")
     ],
     now: NowOption = None,
 ) -> None:

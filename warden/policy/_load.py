@@ -156,8 +156,6 @@ class _LimitsFile(_Strict):
 
 
 class _FreezeFile(_Strict):
-    model_config = ConfigDict(populate_by_name=False)
-
     start: _Instant = Field(alias="from")
     end: _Instant = Field(alias="to")
 

@@ -21,6 +21,7 @@ import structlog
 
 from warden import audit
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal
+from warden.policy import decide, decision_json, parse_proposal
 from warden.store import incident_from_row
 from warden.store.claims import Claim, claim_next, lock_owned, release, renew
 from warden.store.history import history_for
@@ -29,6 +30,7 @@ from warden.triage import spend
 
 if TYPE_CHECKING:
     from warden.app import Warden
+    from warden.policy import Policy
     from warden.triage.provider import TriageProvider, TriageReply, TriageRequest
     from warden.web.metrics import Metrics
 
@@ -45,17 +47,6 @@ StepHandler = Callable[["Worker", Claim], None]
 def next_step_after(decision: Decision) -> str:
     """Execute what the policy allows; tell a human about everything else."""
     return STEP_EXECUTE if decision.outcome is Outcome.EXECUTE else STEP_NOTIFY
-
-
-def decision_json(decision: Decision) -> dict[str, Any]:
-    return {
-        "outcome": decision.outcome.value,
-        "reasons": [{"code": r.code.value, "detail": r.detail} for r in decision.reasons],
-        "action": None if decision.action is None else {
-            "name": decision.action.name, "service": decision.action.service,
-            "params": dict(decision.action.params),
-        },
-    }
 
 
 def proposal_json(proposal: Proposal | MalformedProposal) -> dict[str, Any]:
@@ -78,7 +69,9 @@ class Worker:
 
         self.warden = warden
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.provider: TriageProvider = build_provider(warden.settings, warden.policy.current)
+        self._build_provider = build_provider
+        self._provider_policy = warden.policy.current
+        self.provider: TriageProvider = build_provider(warden.settings, self._provider_policy)
         self.rules: TriageProvider = RulesProvider()
         self.steps: dict[str, StepHandler] = {STEP_TRIAGE: triage_step}
         self.steps.update(_later_steps())
@@ -111,6 +104,13 @@ class Worker:
         with self._heartbeat(claim):
             handler(self, claim)
         return True
+
+    def provider_for(self, policy: Policy) -> TriageProvider:
+        """The provider, rebuilt after a policy reload (its prompt lists the policy's actions)."""
+        if policy is not self._provider_policy:
+            self.provider = self._build_provider(self.warden.settings, policy)
+            self._provider_policy = policy
+        return self.provider
 
     def _heartbeat(self, claim: Claim) -> _Heartbeat:
         return _Heartbeat(self, claim)
@@ -187,7 +187,7 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         incident = incident_from_row(row)
     request, redactions = redact_request(_request_for(incident, policy), warden.redact_patterns)
 
-    provider, note, reservation = worker.provider, None, None
+    provider, note, reservation = worker.provider_for(policy), None, None
     if provider.name != "rules":
         with warden.store.session() as session:
             reserved = spend.reserve(
@@ -201,8 +201,6 @@ def triage_step(worker: Worker, claim: Claim) -> None:
             reservation = reserved.id
     reply = provider.propose(request)
     note = "; ".join(n for n in (note, reply.fallback_reason) if n) or None
-
-    from warden.policy import decide, parse_proposal
 
     now = warden.clock()
     proposal = parse_proposal(reply.raw, categories=policy.categories)

@@ -18,7 +18,7 @@ from warden.errors import (
     PayloadError,
     WardenError,
 )
-from warden.web import health, incidents, ingest
+from warden.web import console, health, incidents, ingest
 
 if TYPE_CHECKING:
     from warden.app import Warden
@@ -42,6 +42,7 @@ def create_app(warden: Warden) -> FastAPI:
     app.state.warden = warden
     for router in (ingest.router, incidents.router, health.router):
         app.include_router(router)
+    console.install(app)
 
     @app.exception_handler(WardenError)
     async def _warden_error(request: Request, exc: WardenError) -> JSONResponse:

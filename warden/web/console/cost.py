@@ -1,0 +1,21 @@
+"""``/cost``: model spend today and this month against the budgets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from warden.web.console._cost_view import cost_page, daily_chart
+from warden.web.console._render import render
+from warden.web.console._session import SessionDep
+from warden.web.deps import WardenDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/cost", response_class=HTMLResponse)
+async def cost(request: Request, warden: WardenDep, session: SessionDep) -> HTMLResponse:
+    page = await run_in_threadpool(cost_page, warden)
+    return render(request, "cost.html", {"page": page, "chart": daily_chart(page)},
+                  session=session)

@@ -1,0 +1,97 @@
+"""``/login`` and ``/logout``: an approver signs in with their API token.
+
+The login form is protected by a double-submit token (a random value in a SameSite=Strict
+cookie, echoed in the form), so another site cannot sign a browser in as someone else.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from warden.web.console._render import SECURITY_HEADERS, render
+from warden.web.console._session import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SessionDep,
+    clear_cookie,
+    set_cookie,
+    signer,
+)
+from warden.web.deps import WardenDep
+
+router = APIRouter(include_in_schema=False)
+
+_LOGIN_COOKIE_AGE_S = 1800
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never ``//host`` or ``/\\host`` (open redirects)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    if any(ch in target for ch in "\\\r\n"):
+        return "/"
+    return target
+
+
+def _login_form(request: Request, *, next_path: str, error: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(24)
+    response = render(request, "login.html",
+                      {"login_csrf": nonce, "next": next_path, "error": error},
+                      session=None, status_code=status_code)
+    set_cookie(request, response, LOGIN_COOKIE, nonce, max_age_s=_LOGIN_COOKIE_AGE_S)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(
+    request: Request, next_path: Annotated[str | None, Query(alias="next")] = None,
+) -> HTMLResponse:
+    return _login_form(request, next_path=safe_next(next_path))
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    warden: WardenDep,
+    token: Annotated[str, Form(max_length=4096)] = "",
+    csrf: Annotated[str, Form(max_length=256)] = "",
+    next_path: Annotated[str, Form(alias="next", max_length=2048)] = "/",
+) -> Response:
+    """Sign in: a known token sets the session cookie and goes back where the user was."""
+    target = safe_next(next_path)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+        return _login_form(request, next_path=target, status_code=403,
+                           error="The sign-in form expired. Please try again.")
+    user = warden.settings.user_for_token(token.strip()) if token.strip() else None
+    if user is None:
+        return _login_form(request, next_path=target, status_code=401,
+                           error="That token does not belong to any approver.")
+    response = RedirectResponse(target, status_code=303, headers=dict(SECURITY_HEADERS))
+    value = signer(request).issue(user, api_token=token.strip(),
+                                  now=warden.clock().timestamp())
+    set_cookie(request, response, SESSION_COOKIE, value, max_age_s=int(signer(request).ttl_s))
+    clear_cookie(request, response, LOGIN_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """Sign out. Needs the session's CSRF token, so no other site can sign anyone out."""
+    if session is not None and not signer(request).csrf_ok(session, csrf):
+        return render(request, "error.html",
+                      {"title": "Not signed out",
+                       "message": "The form's security token did not match; reload the page "
+                                  "and try again."},
+                      session=session, status_code=403)
+    response = RedirectResponse("/", status_code=303, headers=dict(SECURITY_HEADERS))
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response

@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from warden.domain import Category, Severity
 from warden.triage.provider import TriageReply, TriageRequest
@@ -82,7 +83,7 @@ SIGNALS: tuple[Signal, ...] = (
         (
             r"\b(targets?|jobs?|nodes?|endpoints?|instances?|members?|peers?|exporters?|hosts?)"
             r" (is |are )?(missing|absent)\b"
-            r"|\bmissing (targets?|jobs?|nodes?|members?|peers?|instances?|endpoints?)\b",
+            r"|\bmissing (targets?|jobs?|nodes?|members?|peers?|instances?|endpoints?|master)\b",
             3,
         ),
         (r"\bno\b[\w\s/-]{0,30}\b(alive|online|healthy upstream|reachable|connected)\b", 3),
@@ -99,7 +100,8 @@ SIGNALS: tuple[Signal, ...] = (
         (r"\binterfaces?\b|\bbond(ing)?\b|\blink (down|flapping)\b", 2),
         (r"\bbgp\b|\bvpn\b|\bfloating ips?\b|\bsplit.?brain\b", 2),
         (r"\bprobe (failed|failure)\b|\bping\b", 3),
-        (r"\bupstream\b|\bmissing\b|\babsent\b|\bquorum\b", 1),
+        (r"\bupstream\b|\babsent\b|\bquorum\b", 1),
+        (r"\bmissing\b", 0.5),
     ),
     *_signals(
         _RES,
@@ -124,12 +126,18 @@ SIGNALS: tuple[Signal, ...] = (
         (r"\bcapacity\b|\butili[sz](ation|ed)\b|\busage\b|\bbackpressure\b", 2),
         (r"\bbacklog\b|\bbacking up\b|\bpiling up\b|\bbacked up\b", 3),
         (r"\bconsumer (group )?lag\b|\blag\b[^.]{0,40}\bmessages\b|\boffset lag\b", 3),
-        (r"\bpending\b|\bqueue(s|d)?\b|\bqueuing\b|\bqueueing\b", 2),
+        (r"\bqueue(s|d)?\b|\bqueuing\b|\bqueueing\b", 2),
+        (
+            r"\bpending (requests|tasks|bytes|messages|jobs|operations|writes)\b"
+            r"|\b(requests|tasks|bytes|messages|jobs|operations|writes) (are )?pending\b",
+            2,
+        ),
+        (r"\bpending\b", 1),
         (r"\bgc\b|\bgarbage collect(ion|or)?\b", 2),
         (r"\bthread ?pool\b|\bworkers (busy|load)\b|\bbusy\b|\bmax[ -]children\b", 2),
         (r"\bbandwidth\b|\biops\b|\bwatermark\b", 2),
         (r"\bload\b(?! ?balanc)|\bsteal\b|\bthreads?\b|\bstorage\b|\bdisks?\b", 1),
-        (r"\btoo many\b|\bhigh number of\b|\blarge number of\b", 1),
+        (r"\btoo many\b|\bhigh number of\b|\blarge number of\b", 0.5),
         (r"\bresources?\b|\blimits?\b|\ballocations?\b|\breject(ed|ion|ions|ing)\b", 1),
         # Counted things a server has a fixed number of.
         (r"\bconnections\b|\bcursors\b|\bsessions\b|\bfile handles\b|\bconnection pool\b", 1.5),
@@ -141,7 +149,8 @@ SIGNALS: tuple[Signal, ...] = (
         (r"\berrors?\b|\berror rate\b", 1.5),
         (r"\bfail(ed|s|ure|ures|ing)?\b", 1.5),
         (r"\bconfig(uration|s)?\b|\breload(s|ed|ing)?\b", 2),
-        (r"\brestart(s|ed|ing)?\b|\bcrash(ed|es|ing)?\b|\bdied\b|\bpanic\b", 2),
+        (r"\brestart(s|ed|ing)?\b|\bcrash(ed|es|ing)?\b|\bdied\b|\bpanic(s|ked)?\b", 2),
+        (r"\bnot running\b", 1.5),
         (r"\bdeadlock(s|ed)?\b|\block contention\b|\bcorrupt(ed|ion)?\b|\bdata loss\b", 3),
         (
             r"\bhardware\b|\btemperature\b|\bovertemperature\b|\bthermal\b|\bfans?\b|\bcooling\b"
@@ -180,6 +189,8 @@ _LOW_SEVERITY = re.compile(
     r"|\bconsider\b|\bunused\b|\bnot (auto )?analy[sz]ed\b"
 )
 _START_SEVERITY = {_CONN: 1}
+_CRITICAL_TITLE = re.compile(r"\bcritical\b")
+_WARNING_TITLE = re.compile(r"\bwarning\b")
 
 # Words telling that clearing a cache is the fitting first aid for exhaustion.
 _CACHE_WORDS = re.compile(r"\bcache[sd]?\b|\bmemory\b|\bheap\b|\bredis\b|\bmemcached\b|\boom\b")
@@ -213,7 +224,7 @@ class Classification:
     severity: Severity
     confidence: float
     evidence: tuple[str, ...]
-    scores: dict[str, float]
+    scores: Mapping[str, float]
 
 
 def _normalise(text: str) -> str:
@@ -259,7 +270,7 @@ def classify(request: TriageRequest) -> Classification:
         severity=_severity(category, headline, description),
         confidence=confidence,
         evidence=tuple(dict.fromkeys(evidence[category])),
-        scores=scores,
+        scores=MappingProxyType(scores),
     )
 
 
@@ -268,9 +279,9 @@ def _severity(category: str, headline: str, description: str) -> Severity:
     score = _START_SEVERITY.get(category, 0)
     score += sum(delta for pattern, delta in _SEVERITY_SIGNALS if pattern.search(text))
     # The alert's own title calling itself critical or a warning is its author's verdict.
-    if re.search(r"\bcritical\b", headline):
+    if _CRITICAL_TITLE.search(headline):
         return Severity.CRITICAL
-    if re.search(r"\bwarning\b", headline):
+    if _WARNING_TITLE.search(headline):
         return Severity.MEDIUM
     if score >= 2:
         return Severity.CRITICAL
@@ -309,7 +320,8 @@ class RulesProvider:
     def propose(self, request: TriageRequest) -> TriageReply:
         started = time.perf_counter()
         result = classify(request)
-        text = _normalise(f"{request.title} {request.description}")
+        alertname = request.labels.get("alertname", "")
+        text = _normalise(f"{request.title} {alertname} {request.description}")
         action = _suggest(result.category, text, request.allowed_actions)
         category = result.category if result.category in request.categories else _UNK
         proposal = {

@@ -56,7 +56,6 @@ _ACTIONS = {
     "resolve": AlertStatus.RESOLVED,
 }
 _SEVERITY_WORDS = ("critical", "error", "warning", "info")
-_LABEL_FIELDS = ("source", "component", "group", "class")
 
 
 class PagerDutyAdapter:
@@ -97,7 +96,7 @@ class PagerDutyAdapter:
             description=_details((payload or {}).get("custom_details")),
             severity=severity_from_label(severity_word),
             labels={name: value for name, value in fields.items()
-                    if name in (*_LABEL_FIELDS, "severity") and value},
+                    if name != "summary" and value},
             fingerprint=fingerprint,
             incident_key=incident_key(SOURCE, f"{digest(routing_key)[:12]}:{fingerprint}"),
             dedup_key=delivery,

@@ -30,7 +30,9 @@ def eval_command(
     file: Annotated[
         Path,
         typer.Argument(
-            help="Labelled alerts, JSON lines (the shape of alerts-dev.jsonl).", dir_okay=False
+            help="Labelled alerts, JSON lines (the shape of alerts-dev.jsonl).",
+            dir_okay=False,
+            metavar="FILE.jsonl",
         ),
     ],
     provider: Annotated[
@@ -44,17 +46,19 @@ def eval_command(
         typer.Option(
             "--policy",
             help="Policy whose actions and categories the provider sees "
-            "[default: WARDEN_POLICY, else the built-in policy].",
+            "\\[default: WARDEN_POLICY, else the built-in policy].",
             dir_okay=False,
         ),
     ] = None,
 ) -> None:
-    """Triage every labelled alert with PROVIDER (each alert's own severity hidden) and print
-    category and severity accuracy, the confusion matrix and, for openai, cost and latency.
+    """Measure a triage provider on labelled alerts.
 
-    Severity levels compare as critical/high -> critical, medium -> warning, low -> info.
-    For openai the settings come from WARDEN_* as for `warden serve`; every model call is
-    real and costs money.
+    Triages every alert with the provider, each alert's own severity hidden,
+    and prints category and severity accuracy, the confusion matrices and,
+    for openai, cost, tokens and latency. Severities compare as critical/high
+    = critical, medium = warning, low = info. For openai the settings come
+    from WARDEN_* as for `warden serve`: every model call is real and costs
+    money.
     """
     # Imported here so `warden --help` and the other commands start fast.
     from warden.errors import ConfigError, TriageError

@@ -150,7 +150,8 @@ def _print(report: EvalReport, file: Path) -> None:
         ("severity: expected (rows) vs predicted (columns)", report.severity_confusion),
     ):
         columns = list(next(iter(matrix.values()), {}))
-        table = Table(title=title, title_justify="left")
+        console.print(title)
+        table = Table()
         table.add_column("expected")
         for column in columns:
             table.add_column(column, justify="right")

@@ -1,0 +1,28 @@
+"""The approval stage: a decision that needs a human waits here for listed approvers.
+
+``submit`` records one verdict (from the API, the console, Slack or the CLI); ``tally`` and
+``refusal`` are the pure rules it applies; ``recheck`` runs the policy again on the state
+of the moment the quorum is reached (and at execution time).
+"""
+
+from warden.approval._quorum import Tally, refusal, tally
+from warden.approval._recheck import recheck
+from warden.approval._submit import (
+    ApprovalState,
+    Submitted,
+    expire_if_due,
+    submit,
+    tally_for,
+)
+
+__all__ = [
+    "ApprovalState",
+    "Submitted",
+    "Tally",
+    "expire_if_due",
+    "recheck",
+    "refusal",
+    "submit",
+    "tally",
+    "tally_for",
+]

@@ -1,0 +1,188 @@
+"""Recording one human's verdict on an incident that waits for approval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warden import audit
+from warden.approval._quorum import Tally, refusal, tally
+from warden.approval._recheck import recheck
+from warden.domain import Approval, ApprovalChannel, Outcome, Verdict
+from warden.errors import ApprovalStateError, NotAllowed, UnknownIncident
+from warden.policy import Policy, decision_json
+from warden.store import ApprovalRow, IncidentRow, Store
+
+# Step names of the worker (warden/worker.py) this stage hands incidents to.
+_STEP_NOTIFY = "notify"
+_STEP_EXECUTE = "execute"
+
+
+class ApprovalState(StrEnum):
+    """``IncidentRow.approval_state``: absent when the decision needed no approval."""
+
+    PENDING = "pending"
+    APPROVED = "approved"  # the quorum approved and the re-check let it run
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # the TTL passed first: nothing runs
+    BLOCKED = "blocked"  # approved, but the re-check at that moment said blocked
+    WITHDRAWN = "withdrawn"  # the incident resolved while it waited (correlate)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What one verdict did: the request's state afterwards, who counts so far, and the
+    re-check's decision when this approval completed the quorum."""
+
+    incident_id: int
+    verdict: Verdict
+    state: ApprovalState
+    approved_by: tuple[str, ...]
+    needed: int
+    recheck: dict[str, Any] | None = None
+
+
+def submit(
+    store: Store,
+    *,
+    incident_id: int,
+    user: str,
+    verdict: Verdict,
+    reason: str,
+    channel: ApprovalChannel,
+    policy: Policy,
+    now: datetime,
+) -> Submitted:
+    """Record ``user``'s approval or rejection of incident ``incident_id``'s pending action.
+
+    Refusals change nothing and raise: ``UnknownIncident``; ``NotAllowed`` when ``user`` is
+    not an approver of the service's tier or ``channel`` does not count for it;
+    ``ApprovalStateError`` when nothing waits for approval. A request found past its TTL
+    is marked expired (and audited) first, then refused. A rejection ends the request.
+    The approval that completes the quorum re-runs the policy on the state of ``now``:
+    ``blocked`` stops everything (humans are told), anything else hands the incident to
+    the execute step. Approving twice is recorded twice and counts once.
+    """
+    with store.session() as session:
+        row = session.execute(
+            select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            raise UnknownIncident(f"no incident {incident_id}")
+        tier = policy.tier_of(row.service)
+        why = refusal(user=user, channel=channel, tier=tier,
+                      approvers=policy.approvers_for(tier), channels=policy.channels_for(tier))
+        if why is not None:
+            raise NotAllowed(why)
+        expired = expire_if_due(session, row, now=now)
+        if not expired:
+            problem = _not_waiting(row)
+            if problem is not None:
+                raise ApprovalStateError(problem)
+            return _record(session, row, user=user, verdict=verdict, reason=reason,
+                           channel=channel, policy=policy, tier=tier, now=now)
+    # Outside the transaction, so that marking it expired is kept.
+    raise ApprovalStateError(
+        f"the approval request of incident {incident_id} expired at "
+        f"{row.approval_expires_at.isoformat() if row.approval_expires_at else '?'}; "
+        "nothing will run"
+    )
+
+
+def expire_if_due(session: Session, row: IncidentRow, *, now: datetime) -> bool:
+    """Mark a pending request whose TTL has passed as expired and audit it; True if it did.
+    Idempotent; called lazily wherever a request is looked at (approve, notify, execute)."""
+    if row.approval_state != ApprovalState.PENDING or row.approval_expires_at is None:
+        return False
+    if row.approval_expires_at > now:
+        return False
+    row.approval_state = ApprovalState.EXPIRED
+    approved_by = dict.fromkeys(a.approver for a in _approvals_since_decision(session, row)
+                                if a.verdict == Verdict.APPROVE)
+    audit.record(session, incident_id=row.id, actor="approval", kind="approval.expired",
+                 data={"expires_at": row.approval_expires_at.isoformat(),
+                       "approved_by": list(approved_by)},
+                 now=now)
+    return True
+
+
+def tally_for(session: Session, row: IncidentRow, *, policy: Policy) -> Tally:
+    """The approvals given for the incident's current decision, counted by ``policy``."""
+    tier = policy.tier_of(row.service)
+    approvals = [_approval(a) for a in _approvals_since_decision(session, row)]
+    return tally(approvals, approvers=policy.approvers_for(tier),
+                 quorum=policy.quorum_for(tier), channels=policy.channels_for(tier))
+
+
+def _approvals_since_decision(session: Session, row: IncidentRow) -> list[ApprovalRow]:
+    # A re-triage makes a new decision; approvals of an earlier one do not carry over.
+    query = select(ApprovalRow).where(ApprovalRow.incident_id == row.id)
+    if row.decided_at is not None:
+        query = query.where(ApprovalRow.at >= row.decided_at)
+    return list(session.execute(query.order_by(ApprovalRow.id)).scalars())
+
+
+def _approval(row: ApprovalRow) -> Approval:
+    return Approval(incident_id=row.incident_id, approver=row.approver,
+                    verdict=Verdict(row.verdict), reason=row.reason,
+                    channel=ApprovalChannel(row.channel), at=row.at)
+
+
+def _not_waiting(row: IncidentRow) -> str | None:
+    """Why incident ``row`` takes no verdict now, or None when a request is pending."""
+    state = row.approval_state
+    if state == ApprovalState.PENDING:
+        if row.pending_step not in (None, _STEP_NOTIFY):
+            return f"incident {row.id} is being processed ({row.pending_step}); try again"
+        return None
+    if state is None:
+        outcome = row.decision_outcome or "not triaged yet"
+        return f"incident {row.id} does not wait for approval (decision: {outcome})"
+    return f"incident {row.id} does not wait for approval: the request is {state}"
+
+
+def _record(
+    session: Session, row: IncidentRow, *, user: str, verdict: Verdict, reason: str,
+    channel: ApprovalChannel, policy: Policy, tier: str, now: datetime,
+) -> Submitted:
+    session.add(ApprovalRow(incident_id=row.id, approver=user, verdict=verdict.value,
+                            reason=reason, channel=channel.value, at=now))
+    session.flush()
+    audit.record(session, incident_id=row.id, actor=user, kind=f"approval.{verdict.value}",
+                 data={"channel": channel.value, "reason": reason, "tier": tier}, now=now)
+    counted = tally_for(session, row, policy=policy)
+    done = Submitted(incident_id=row.id, verdict=verdict, state=ApprovalState.PENDING,
+                     approved_by=counted.approved_by, needed=counted.needed)
+    if counted.rejected:
+        row.approval_state = ApprovalState.REJECTED
+        return replace(done, state=ApprovalState.REJECTED)
+    if not counted.reached:
+        return done
+
+    decision = recheck(session, row, policy=policy, now=now)
+    checked = {**decision_json(decision), "stage": "approval",
+               "approved_by": list(counted.approved_by)}
+    audit.record(session, incident_id=row.id, actor="policy", kind="policy.rechecked",
+                 data=checked, now=now)
+    if decision.outcome is Outcome.BLOCKED:
+        row.approval_state = ApprovalState.BLOCKED
+        if row.pending_step is None:
+            row.pending_step = _STEP_NOTIFY
+    else:
+        # needs_approval, for whatever reason, is exactly what these approvals grant.
+        row.approval_state = ApprovalState.APPROVED
+        if row.pending_step is None:
+            # A notify step still due hands over to execute itself when it ends.
+            row.pending_step = _STEP_EXECUTE
+    audit.record(session, incident_id=row.id, actor="approval", kind="approval.quorum",
+                 data={"approved_by": list(counted.approved_by), "needed": counted.needed,
+                       "state": row.approval_state}, now=now)
+    return Submitted(incident_id=row.id, verdict=verdict,
+                     state=ApprovalState(row.approval_state), approved_by=counted.approved_by,
+                     needed=counted.needed, recheck=checked)
+

@@ -1,0 +1,182 @@
+"""The ``notify`` step: humans always hear what the machine would not do, or could not.
+
+It tells the on-call channel about the incident's latest event that needs a human: a
+decision that waits for approval or is blocked (at triage or at a re-check), an expired
+request, a failed or unknown execution, a failed health check. The message goes through
+the ``notify`` executor (a webhook; logged when none is set) and is audited either way,
+so the console shows it. Delivery is at least once: a crash after sending and before
+recording may send it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warden import audit
+from warden.approval import ApprovalState, expire_if_due
+from warden.config import Settings
+from warden.errors import ExecutorError
+from warden.execute._flow import STEP_EXECUTE, when_done
+from warden.execute.executors.notify import NotifyExecutor
+from warden.execute.run import idempotency_key
+from warden.policy import Policy
+from warden.store import AuditRow, ExecutionRow, FreezeRow, IncidentRow
+from warden.store.claims import Claim, lock_owned, release
+from warden.verify.breaker import freeze_if_realerted
+
+if TYPE_CHECKING:
+    from warden.worker import Worker
+
+# The events a human is told about, newest first wins.
+ANNOUNCED_KINDS = (
+    "policy.decided", "policy.rechecked", "approval.expired", "execution.skipped",
+    "execution.finished", "execution.unknown", "verify.failed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message for humans: what happened (``kind``, the audit event's) and the JSON
+    body for the webhook, whose ``text`` says it in one paragraph."""
+
+    kind: str
+    event_id: int
+    payload: Mapping[str, Any]
+
+
+def notifier_for(settings: Settings) -> NotifyExecutor:
+    return NotifyExecutor(webhook_url=settings.notify_webhook_url,
+                          timeout_s=settings.executor_timeout_s)
+
+
+def announce(worker: Worker, claim: Claim) -> None:
+    """The ``notify`` step for ``claim``. Afterwards the incident goes to ``execute`` when
+    an approval completed while the step was due, else it is done."""
+    warden = worker.warden
+    settings = warden.settings
+    with warden.store.session() as session:
+        row = lock_owned(session, claim, owner=worker.owner)
+        if row is None:
+            return
+        now = warden.clock()
+        expire_if_due(session, row, now=now)
+        freeze_if_realerted(session, row, policy=warden.policy.current, now=now)
+        notice = notice_for(session, row, policy=warden.policy.current, settings=settings)
+    notifier = notifier_for(settings)
+    outcome: dict[str, Any] = {}
+    if notice is not None:
+        try:
+            result = notifier.send(notice.payload)
+            outcome = {"delivered": result.ok, "response": result.output[:500]}
+        except ExecutorError as exc:
+            outcome = {"delivered": False, "error": str(exc)}
+    with warden.store.session() as session:
+        row = lock_owned(session, claim, owner=worker.owner)
+        if row is None:
+            return
+        if notice is not None:
+            kind = ("notify.logged" if notifier.target == "log"
+                    else "notify.sent" if outcome["delivered"] else "notify.failed")
+            audit.record(session, incident_id=row.id, actor="notify", kind=kind,
+                         data={"about": notice.kind, "event_id": notice.event_id,
+                               "target": notifier.target, "text": notice.payload["text"],
+                               **outcome}, now=warden.clock())
+        approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not _executed(
+            session, row)
+        release(row, next_step=STEP_EXECUTE if approved_meanwhile else when_done(row, settings))
+
+
+def _executed(session: Session, row: IncidentRow) -> bool:
+    key = idempotency_key(row)
+    return session.execute(
+        select(ExecutionRow.id).where(ExecutionRow.idempotency_key == key)
+    ).first() is not None
+
+
+def notice_for(
+    session: Session, row: IncidentRow, *, policy: Policy, settings: Settings
+) -> Notice | None:
+    """The message about the incident's latest event a human must hear of; None if none."""
+    event = session.execute(
+        select(AuditRow).where(AuditRow.incident_id == row.id,
+                               AuditRow.kind.in_(ANNOUNCED_KINDS))
+        .order_by(AuditRow.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if event is None:
+        return None
+    data: Mapping[str, Any] = event.data
+    head = f"[Warden] incident #{row.id} on {row.service} ({row.title})"
+    action = _action_name(row, data)
+    tier = policy.tier_of(row.service)
+    body = _what_happened(event.kind, data, row=row, action=action, policy=policy, tier=tier,
+                          settings=settings)
+    frozen = session.get(FreezeRow, row.service)
+    if frozen is not None:
+        body += (f" Automation for {row.service} is frozen ({frozen.reason}); lift it with "
+                 f"`warden unfreeze {row.service} --as USER`.")
+    url = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}"
+    payload = {
+        "text": f"{head}: {body}",
+        "kind": event.kind,
+        "incident": {"id": row.id, "service": row.service, "tier": tier, "title": row.title,
+                     "severity": row.severity, "status": row.status, "url": url},
+        "decision": row.decision,
+        "approval": {"state": row.approval_state,
+                     "expires_at": row.approval_expires_at.isoformat()
+                     if row.approval_expires_at else None,
+                     "approvers": list(policy.approvers_for(tier)),
+                     "needed": policy.quorum_for(tier)},
+        "event": dict(data),
+        "frozen": None if frozen is None else {"reason": frozen.reason},
+    }
+    return Notice(kind=event.kind, event_id=event.id, payload=payload)
+
+
+def _action_name(row: IncidentRow, data: Mapping[str, Any]) -> str:
+    action = data.get("action") or (row.decision or {}).get("action") or {}
+    return str(action.get("name") or "no action") if isinstance(action, dict) else "no action"
+
+
+def _reasons(data: Mapping[str, Any]) -> str:
+    reasons = data.get("reasons") or []
+    return "; ".join(f"{r.get('code')}: {r.get('detail')}" for r in reasons) or "no reason given"
+
+
+def _what_happened(
+    kind: str, data: Mapping[str, Any], *, row: IncidentRow, action: str, policy: Policy,
+    tier: str, settings: Settings,
+) -> str:
+    if kind in ("policy.decided", "policy.rechecked"):
+        when = " at the re-check" if kind == "policy.rechecked" else ""
+        outcome = data.get("outcome")
+        if outcome == "blocked":
+            return f"{action} is blocked{when}; nothing ran. Reasons: {_reasons(data)}."
+        if row.approval_state != ApprovalState.PENDING:
+            return (f"{action} needed approval{when} ({_reasons(data)}); the request is "
+                    f"now {row.approval_state}.")
+        approvers = ", ".join(policy.approvers_for(tier)) or "nobody (no approver is listed)"
+        expires = row.approval_expires_at.isoformat() if row.approval_expires_at else "never"
+        api = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}/approve"
+        return (f"{action} waits for approval{when} ({policy.quorum_for(tier)} of: "
+                f"{approvers}; expires {expires}). Reasons: {_reasons(data)}. Approve with "
+                f"`warden approve {row.id} --as USER` or POST {api}.")
+    if kind == "approval.expired":
+        return f"the approval request for {action} expired at {data.get('expires_at')}; " \
+               "nothing ran."
+    if kind == "execution.skipped":
+        return f"{action} did not run: {data.get('why')}."
+    if kind == "execution.unknown":
+        return (f"{action} may or may not have run: a worker stopped between starting it and "
+                "recording the result. Warden will not run it again; check the service by "
+                "hand.")
+    if kind == "execution.finished":
+        first = str(data.get("output") or "").strip().splitlines()[:3]
+        return f"{action} {data.get('status')}: {' / '.join(first) or 'no output'}."
+    # verify.failed
+    return (f"the health check after {action} failed ({data.get('detail', '').strip()}). "
+            f"Opened incident #{data.get('opened_incident_id')} for it.")

@@ -1,0 +1,108 @@
+"""Approve, reject, the post-mortem report, and reloading the policy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from warden import approval, audit
+from warden.domain import ApprovalChannel, Verdict
+from warden.errors import ConfigError, PolicyLoadError
+from warden.web.deps import ApproverDep, WardenDep
+
+router = APIRouter(tags=["approvals"])
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+def _verdict_json(done: approval.Submitted) -> dict[str, Any]:
+    return {"incident_id": done.incident_id, "verdict": done.verdict.value,
+            "approval_state": done.state.value, "approved_by": list(done.approved_by),
+            "needed": done.needed, "recheck": done.recheck}
+
+
+async def _submit(warden: WardenDep, incident_id: int, user: str, verdict: Verdict,
+                  reason: str) -> dict[str, Any]:
+    done = await run_in_threadpool(
+        lambda: approval.submit(warden.store, incident_id=incident_id, user=user,
+                                verdict=verdict, reason=reason, channel=ApprovalChannel.API,
+                                policy=warden.policy.current, now=warden.clock()))
+    warden.wake_worker()  # an approved action (or a blocked re-check's notice) is due now
+    return _verdict_json(done)
+
+
+@router.post("/v1/incidents/{incident_id}/approve")
+async def approve(
+    incident_id: int, user: ApproverDep, warden: WardenDep,
+    body: Annotated[ApproveBody | None, Body()] = None,
+) -> dict[str, Any]:
+    """Approve the incident's pending action as the token's user. 401 without a known
+    token, 403 when the user may not approve it, 409 when nothing waits (or it expired);
+    a refusal changes nothing. The approval that completes the quorum re-checks the
+    policy (``recheck`` in the answer) and, unless that says blocked, the action runs."""
+    reason = body.reason if body is not None else ""
+    return await _submit(warden, incident_id, user, Verdict.APPROVE, reason)
+
+
+@router.post("/v1/incidents/{incident_id}/reject")
+async def reject(
+    incident_id: int, user: ApproverDep, warden: WardenDep, body: RejectBody
+) -> dict[str, Any]:
+    """Reject the incident's pending action (a reason is required); nothing will run."""
+    return await _submit(warden, incident_id, user, Verdict.REJECT, body.reason)
+
+
+@router.get("/v1/incidents/{incident_id}/report", response_class=PlainTextResponse)
+async def report(incident_id: int, warden: WardenDep) -> PlainTextResponse:
+    """The incident's post-mortem in Markdown (as ``warden report ID``)."""
+    from warden.audit.report import render_report
+
+    def load() -> str | None:
+        with warden.store.session() as session:
+            return render_report(session, incident_id, policy=warden.policy.current)
+
+    text = await run_in_threadpool(load)
+    if text is None:
+        raise HTTPException(404, f"no incident {incident_id}")
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+@router.post("/v1/policy/reload")
+async def reload_policy(user: ApproverDep, warden: WardenDep) -> JSONResponse:
+    """Read the policy file again (approver token). A file that does not validate is
+    refused with 409 and why; the policy in force stays. Both are audited."""
+
+    def reload() -> JSONResponse:
+        now = warden.clock()
+        try:
+            policy = warden.policy.reload()
+        except ConfigError as exc:
+            why: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
+            if isinstance(exc, PolicyLoadError):
+                why.update(path=exc.path, key=exc.key, reason=exc.reason)
+            with warden.store.session() as session:
+                audit.record(session, incident_id=None, actor=user,
+                             kind="policy.reload_refused", data=why, now=now)
+            return JSONResponse(status_code=409, content={**why, "kept": "the policy in force"})
+        body = {"source": policy.source, "mode": policy.mode,
+                "actions": sorted(policy.actions), "services": dict(policy.services)}
+        with warden.store.session() as session:
+            audit.record(session, incident_id=None, actor=user, kind="policy.reloaded",
+                         data=body, now=now)
+        return JSONResponse(status_code=200, content={"reloaded": True, **body})
+
+    return await run_in_threadpool(reload)

@@ -23,7 +23,15 @@ from warden import audit
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal
 from warden.policy import decide, decision_json, parse_proposal
 from warden.store import incident_from_row
-from warden.store.claims import Claim, claim_next, lock_owned, release, renew
+from warden.store.claims import (
+    MAX_STEP_ATTEMPTS,
+    Claim,
+    back_off,
+    claim_next,
+    lock_owned,
+    release,
+    renew,
+)
 from warden.store.history import history_for
 from warden.store.tables import IncidentRow, LedgerRow
 from warden.triage import spend
@@ -82,8 +90,8 @@ class Worker:
         while not stopping.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # a bad incident must not stop the worker; it is logged
-                log.exception("worker.step_failed")
+            except Exception:  # the store itself failed; logged, and the loop goes on
+                log.exception("worker.claim_failed")
                 worked = False
             if not worked:
                 wake.wait(self.warden.settings.worker_poll_s)
@@ -98,12 +106,32 @@ class Worker:
         if claim is None:
             return False
         handler = self.steps.get(claim.step)
-        if handler is None:
-            log.error("worker.unknown_step", incident_id=claim.incident_id, step=claim.step)
+        if handler is None or claim.attempt > MAX_STEP_ATTEMPTS:
+            self._abandon(claim, "no handler for this step" if handler is None
+                          else f"failed {MAX_STEP_ATTEMPTS} times")
             return True
-        with self._heartbeat(claim):
-            handler(self, claim)
+        try:
+            with self._heartbeat(claim):
+                handler(self, claim)
+        except Exception:  # one bad incident must not stop the worker: retry it later
+            log.exception("worker.step_failed", incident_id=claim.incident_id,
+                          step=claim.step, attempt=claim.attempt)
+            with self.warden.store.session() as session:
+                back_off(session, claim, owner=self.owner, now=self.warden.clock())
         return True
+
+    def _abandon(self, claim: Claim, why: str) -> None:
+        """Stop retrying a step; the audit log and the console show it for a human."""
+        log.error("worker.step_abandoned", incident_id=claim.incident_id, step=claim.step,
+                  why=why)
+        with self.warden.store.session() as session:
+            row = lock_owned(session, claim, owner=self.owner)
+            if row is None:
+                return
+            audit.record(session, incident_id=claim.incident_id, actor="worker",
+                         kind="step.abandoned", data={"step": claim.step, "why": why},
+                         now=self.warden.clock())
+            release(row, next_step=None)
 
     def provider_for(self, policy: Policy) -> TriageProvider:
         """The provider, rebuilt after a policy reload (its prompt lists the policy's actions)."""

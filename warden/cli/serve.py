@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 
 
 def _settings(policy: Path | None) -> Settings:
-    settings = Settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"warden: refusing to start: the environment settings are invalid:\n{exc}",
+                   err=True)
+        raise typer.Exit(2) from exc
     if policy is not None:
         settings = settings.model_copy(update={"policy": policy})
     return settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: object) -> list[str]:
         return _split_list(value)
+
+    @model_validator(mode="after")
+    def _openai_needs_a_key(self) -> Settings:
+        if self.triage_provider == "openai" and self.llm_api_key is None:
+            raise ValueError(
+                "WARDEN_TRIAGE_PROVIDER=openai needs WARDEN_LLM_API_KEY (any value for a "
+                "local server that does not check it)"
+            )
+        return self
 
     def user_for_token(self, token: str) -> str | None:
         """The approver a bearer token belongs to, compared in constant time, else None."""

@@ -53,6 +53,8 @@ def decode_json(body: bytes) -> object:
         ) from exc
     except RecursionError as exc:
         raise MalformedJSONError("the JSON is nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer over Python's digit limit
+        raise MalformedJSONError(f"unusable JSON: {exc}") from exc
 
 
 def accept(

@@ -15,15 +15,24 @@ from sqlalchemy.orm import Session
 
 from warden.store.tables import IncidentRow
 
+# A step claimed this many times without finishing (each try crashed or raised) is
+# abandoned and left to a human, instead of failing forever.
+MAX_STEP_ATTEMPTS = 5
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     incident_id: int
     step: str
+    attempt: int
 
 
 def claim_next(session: Session, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
-    """Claim the oldest incident with a due step whose lease is free or expired."""
+    """Claim the oldest incident with a due step whose lease is free or expired.
+
+    ``attempt`` counts the claims of this step (1 the first time); callers abandon a step
+    once it passes ``MAX_STEP_ATTEMPTS``.
+    """
     row = session.execute(
         select(IncidentRow)
         .where(
@@ -38,7 +47,8 @@ def claim_next(session: Session, *, owner: str, now: datetime, lease_s: float) -
         return None
     row.lease_owner = owner
     row.lease_expires_at = now + timedelta(seconds=lease_s)
-    return Claim(row.id, row.pending_step)
+    row.step_attempts += 1
+    return Claim(row.id, row.pending_step, row.step_attempts)
 
 
 def renew(session: Session, claim: Claim, *, owner: str, now: datetime, lease_s: float) -> bool:
@@ -64,5 +74,16 @@ def lock_owned(session: Session, claim: Claim, *, owner: str) -> IncidentRow | N
 def release(row: IncidentRow, *, next_step: str | None) -> None:
     """Finish a step: hand the incident to its next step (or none) and free the lease."""
     row.pending_step = next_step
+    row.step_attempts = 0
     row.lease_owner = None
     row.lease_expires_at = None
+
+
+def back_off(session: Session, claim: Claim, *, owner: str, now: datetime) -> None:
+    """A step raised: let it be claimed again after a delay that grows with each attempt."""
+    session.execute(
+        update(IncidentRow)
+        .where(IncidentRow.id == claim.incident_id, IncidentRow.lease_owner == owner)
+        .values(lease_owner=None,
+                lease_expires_at=now + timedelta(seconds=min(60, 2 ** claim.attempt)))
+    )

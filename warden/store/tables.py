@@ -102,6 +102,7 @@ class IncidentRow(Base):
     pending_step: Mapped[str | None] = mapped_column(String(16), nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    step_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Triage: the raw reply, the parsed proposal and who produced it.
     triaged_severity: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_users: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     slack_channel: str | None = None
+    # Where notifications go per service or tier, SERVICE_OR_TIER:CHANNEL_ID pairs; a
+    # service's entry wins over its tier's, and slack_channel is the fallback.
+    slack_channels: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     slack_alert_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     slack_alert_bot_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -128,7 +131,7 @@ class Settings(BaseSettings):
                     for k, v in value.items()}
         return {k: SecretStr(v) for k, v in _split_pairs(value).items()}
 
-    @field_validator("slack_users", mode="before")
+    @field_validator("slack_users", "slack_channels", mode="before")
     @classmethod
     def _pairs(cls, value: object) -> dict[str, str]:
         return _split_pairs(value)

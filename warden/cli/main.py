@@ -25,3 +25,12 @@ app.add_typer(policy_app, name="policy")
 from warden.cli.eval import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+
+from warden.cli import ops  # noqa: E402
+
+app.command("approve")(ops.approve)
+app.command("reject")(ops.reject)
+app.command("unfreeze")(ops.unfreeze)
+app.command("report")(ops.report)
+app.command("incidents")(ops.incidents)
+app.add_typer(ops.audit_app, name="audit")

@@ -1,9 +1,10 @@
 """Warden as Alertmanager's webhook receiver, with Debian's real binaries.
 
-Alertmanager and Prometheus run as child processes on loopback ports with configs written
-here; Warden runs in-process (``warden_server``) and requires a bearer token for the
-``alertmanager`` source, the one Alertmanager's ``http_config`` sends. Intervals are one
-second so the whole module takes seconds, not minutes.
+Alertmanager and Prometheus run as child processes on loopback ports, with configs written
+here (Alertmanager's is the README's example, re-pointed). Warden runs in-process
+(``warden_server``) and requires a bearer token for the ``alertmanager`` source, the one
+Alertmanager's ``http_config`` sends. Intervals are one second so the whole module takes
+seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 T = TypeVar("T")
 
 TOKEN = "am-e2e-token"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prometheus"
 WAIT_S = 30.0
 ALERTMANAGER = "prometheus-alertmanager"
 PROMETHEUS = "prometheus"
@@ -139,24 +141,18 @@ def eventually(check: Callable[[], T | None], *, what: str, daemons: Daemons,
 
 
 def start_alertmanager(daemons: Daemons, warden: RunningWarden) -> Daemon:
-    """Alertmanager routing every alert to Warden, grouped by alert name and service."""
-    config = {
-        "route": {
-            "receiver": "warden",
-            "group_by": ["alertname", "service"],
-            "group_wait": "1s",
-            "group_interval": "1s",
-            "repeat_interval": "1h",
-        },
-        "receivers": [{
-            "name": "warden",
-            "webhook_configs": [{
-                "url": f"{warden.url}/v1/alerts/alertmanager",
-                "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
-            }],
-        }],
-    }
+    """The README's ``examples/prometheus/alertmanager.yml``, pointed at this Warden with
+    this test's token and one-second intervals."""
+    config = yaml.safe_load((EXAMPLES / "alertmanager.yml").read_text())
+    route = config["route"]
+    assert route["group_by"] == ["alertname", "service"], "the tests rely on this grouping"
+    route.update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    (receiver,) = config["receivers"]
+    (webhook,) = receiver["webhook_configs"]
+    assert webhook["send_resolved"] is True
+    assert webhook["url"].endswith("/v1/alerts/alertmanager")
+    webhook["url"] = f"{warden.url}/v1/alerts/alertmanager"
+    webhook["http_config"]["authorization"]["credentials"] = TOKEN
     path = daemons.workdir / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
@@ -291,6 +287,17 @@ def group_key(**labels: str) -> str:
 
 
 # The tests ----------------------------------------------------------------------------------
+
+
+def test_the_example_configs_pass_promtool_and_amtool() -> None:
+    checks = [
+        [binary("promtool"), "check", "config", str(EXAMPLES / "prometheus.yml")],
+        [binary("promtool"), "check", "rules", str(EXAMPLES / "rules.yml")],
+        [binary("amtool"), "check-config", str(EXAMPLES / "alertmanager.yml")],
+    ]
+    for argv in checks:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}{done.stderr}"
 
 
 def test_alertmanager_groups_become_incidents_and_resolve(

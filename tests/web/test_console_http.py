@@ -267,3 +267,23 @@ def test_policy_page_shows_the_rules_and_who_froze_what(console: RunningWarden) 
     assert "alice, bob" in html
     assert "loop-breaker" in html and "re-alerted within the cooldown" in html
     assert f'href="/incidents/{incident_id}"' in html
+
+
+def test_every_page_reads_both_stores(warden_server: Callable[..., RunningWarden],
+                                      store_url: str) -> None:
+    running = warden_server(database_url=store_url, worker_enabled=False)
+    incident_id = post_alert(running, cache_alert())
+    with running.warden.store.session() as session:
+        session.add(LedgerRow(incident_id=incident_id, service="checkout-web", provider="openai",
+                              model="openai/gpt-4o-mini", prompt_tokens=900,
+                              completion_tokens=80, cost_usd=0.0042, outcome="ok",
+                              at=datetime.now(UTC)))
+        session.add(FreezeRow(service="checkout-web", frozen_by="carol", reason="by hand",
+                              at=datetime.now(UTC)))
+    with running.client() as client:
+        pages = {path: client.get(path) for path in (
+            "/", "/fragments/incidents", f"/incidents/{incident_id}", "/cost", "/policy")}
+    assert all(r.status_code == 200 for r in pages.values())
+    assert 'data-testid="cost-today">$0.0042<' in pages["/cost"].text
+    assert "frozen by carol" in pages[f"/incidents/{incident_id}"].text
+    assert "$0.0042" in pages[f"/incidents/{incident_id}"].text

@@ -125,6 +125,7 @@ class IncidentPage:
     quorum: int
     console_counts: bool
     policy_mode: str
+    expired: bool
 
     @property
     def gap_after(self) -> int | None:
@@ -134,7 +135,7 @@ class IncidentPage:
     @property
     def awaiting_approval(self) -> bool:
         return (self.incident.decision_outcome == "needs_approval"
-                and self.incident.approval_state == "pending")
+                and self.incident.approval_state == "pending" and not self.expired)
 
 
 def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
@@ -158,8 +159,9 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
         freeze = session.get(FreezeRow, row.service)
     tier = policy.tier_of(row.service)
     decision = row.decision or {}
+    now = warden.clock()
     return IncidentPage(
-        incident=row, tier=tier, age=age(row.first_seen, warden.clock()),
+        incident=row, tier=tier, age=age(row.first_seen, now),
         alerts=[AlertView(a, json.dumps(a.raw, indent=2, ensure_ascii=False)) for a in alerts],
         alerts_hidden=total - len(alerts),
         reasons=[
@@ -172,6 +174,9 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
         approvers=policy.approvers_for(tier), quorum=policy.quorum_for(tier),
         console_counts=ApprovalChannel.CONSOLE in policy.channels_for(tier),
         policy_mode=policy.mode,
+        # The approval stage marks a request expired only when someone next looks at it.
+        expired=(row.approval_state == "pending" and row.approval_expires_at is not None
+                 and row.approval_expires_at <= now),
     )
 
 

@@ -3,17 +3,22 @@ approve/reject form (which goes through the same approval entry point as the API
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from warden.approval import submit
+from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ApprovalError
 from warden.web.console._incident_view import incident_list, incident_page
 from warden.web.console._render import SECURITY_HEADERS, render
 from warden.web.console._session import ConsoleSession, SessionDep, signer
 from warden.web.deps import WardenDep
+
+if TYPE_CHECKING:
+    from warden.app import Warden
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,7 +69,7 @@ async def incident(request: Request, incident_id: int, warden: WardenDep, sessio
                          notice=_NOTICES.get(done or ""))
 
 
-async def _detail(request: Request, warden: Any, session: ConsoleSession | None,
+async def _detail(request: Request, warden: Warden, session: ConsoleSession | None,
                   incident_id: int, *, notice: str | None = None, error: str | None = None,
                   reason: str = "", status_code: int = 200) -> HTMLResponse:
     page = await run_in_threadpool(incident_page, warden, incident_id)
@@ -125,6 +130,10 @@ def _form_problem(verdict: str, reason: str, raw_reviewed: str) -> str | None:
     return None
 
 
-def _record_verdict(warden: Any, incident_id: int, *, user: str, verdict: str,
+def _record_verdict(warden: Warden, incident_id: int, *, user: str, verdict: str,
                     reason: str) -> None:
-    raise NotImplementedError  # wired to warden.approval once it lands
+    """The approval stage's one entry point, as the API and Slack use it, channel console."""
+    submit(warden.store, incident_id=incident_id, user=user, verdict=Verdict(verdict),
+           reason=reason, channel=ApprovalChannel.CONSOLE, policy=warden.policy.current,
+           now=warden.clock())
+    warden.wake_worker()

@@ -467,9 +467,7 @@ def test_prometheus_rule_fires_through_alertmanager_into_triage(
     assert [a["status"] for a in incident["alerts"]] == ["firing", "resolved"]
 
 
-# Known gaps in ingest/correlate, reproduced with the real Alertmanager ---------------------
-# Each test asserts what an operator expects; strict xfail makes the fix visible (XPASS
-# fails the run) so the marker goes with the fix.
+# Two cases the real Alertmanager produces that once split or dropped incidents ------------
 
 
 def received(warden: RunningWarden) -> float:
@@ -482,11 +480,6 @@ def received(warden: RunningWarden) -> float:
                and ('outcome="stored"' in line or 'outcome="duplicate"' in line))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "accept.py folds a delivery's alerts one by one in payload order, and Alertmanager orders "
-    "them by labels: a resolved alert sorted before a newly firing one resolves the incident "
-    "and the firing one opens (and triages) a second incident for the same, still firing, "
-    "group"))
 def test_one_notification_resolving_one_alert_and_firing_another_keeps_the_incident(
     warden_server: Callable[..., RunningWarden], daemons: Daemons
 ) -> None:
@@ -514,11 +507,6 @@ def test_one_notification_resolving_one_alert_and_firing_another_keeps_the_incid
         ("checkout-1", "firing"), ("checkout-1", "resolved"), ("checkout-3", "firing")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fold._find_duplicate treats a firing alert whose (groupKey, fingerprint, status, "
-    "startsAt) was seen before as a duplicate even after that alert resolved, so a re-fire "
-    "with the same startsAt (Prometheus keeps ActiveAt across an Alertmanager timeout) is "
-    "acknowledged and dropped: the incident stays resolved while the alert fires"))
 def test_alert_firing_again_after_a_resolve_timeout_reopens(
     warden_server: Callable[..., RunningWarden], daemons: Daemons
 ) -> None:

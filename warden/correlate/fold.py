@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -39,6 +40,7 @@ def fold(session: Session, alert: Alert, *, delivery_id: int, now: datetime) -> 
     original ids with ``duplicate=True`` and changes nothing. At most one incident per key
     is open at a time; the database's partial unique index decides a race between replicas.
     """
+    alert = _refire_identity(session, alert)
     seen = _find_duplicate(session, alert)
     if seen is not None:
         return seen
@@ -62,6 +64,35 @@ def _find_duplicate(session: Session, alert: Alert) -> Folded | None:
         )
     ).first()
     return Folded(row.id, row.incident_id, duplicate=True) if row else None
+
+
+def _refire_identity(session: Session, alert: Alert) -> Alert:
+    """A firing alert seen before, but resolved since, is firing again, not a duplicate.
+
+    Prometheus keeps an alert's ``startsAt`` when Alertmanager timed it out and it comes
+    back, so the delivery looks like the first one. It is stored under a key derived from
+    the resolve it follows, so HA copies of the re-fire still collapse into one.
+    """
+    if alert.status is not AlertStatus.FIRING:
+        return alert
+    first = session.execute(
+        select(AlertRow.id, AlertRow.incident_id).where(
+            AlertRow.source == alert.source, AlertRow.dedup_key == alert.dedup_key)
+    ).first()
+    if first is None:
+        return alert
+    resolve_id = session.execute(
+        select(func.max(AlertRow.id)).where(
+            AlertRow.incident_id == first.incident_id,
+            AlertRow.fingerprint == alert.fingerprint,
+            AlertRow.status == AlertStatus.RESOLVED,
+            AlertRow.id > first.id,
+        )
+    ).scalar_one_or_none()
+    if resolve_id is None:
+        return alert
+    refire = hashlib.sha256(f"{alert.dedup_key}:refire:{resolve_id}".encode()).hexdigest()
+    return replace(alert, dedup_key=refire)
 
 
 def _open_incident(session: Session, key: str) -> IncidentRow | None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from warden.config import Settings
 from warden.correlate import Folded, fold
+from warden.domain import AlertStatus
 from warden.errors import (
     MalformedJSONError,
     OverloadedError,
@@ -84,7 +85,15 @@ def accept(
                               content_type=delivery.content_type[:255], body=delivery.body)
             session.add(row)
             session.flush()
-            return [fold(session, alert, delivery_id=row.id, now=now) for alert in alerts]
+            # Firing before resolved: a notification that resolves one alert of a group
+            # and fires another must not close the incident in between (Alertmanager
+            # orders alerts by labels, not by status). Results keep the payload's order.
+            order = sorted(range(len(alerts)),
+                           key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
+            folded: dict[int, Folded] = {}
+            for i in order:
+                folded[i] = fold(session, alerts[i], delivery_id=row.id, now=now)
+            return [folded[i] for i in range(len(alerts))]
     except OperationalError as exc:
         raise OverloadedError(f"the store cannot take the write: {exc.orig}") from exc
 

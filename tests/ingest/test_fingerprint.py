@@ -38,8 +38,9 @@ def test_incident_key_is_readable_until_too_long() -> None:
 def test_sources_are_exported() -> None:
     import warden.ingest.sources as sources
 
-    assert sorted(ADAPTERS) == ["alertmanager", "generic", "grafana", "pagerduty", "selzee"]
+    assert sorted(ADAPTERS) == ["alertmanager", "generic", "grafana", "pagerduty", "selzee",
+                               "slack"]
     assert sorted(sources.__all__) == [
         "ADAPTERS", "AlertmanagerAdapter", "GenericAdapter", "GrafanaAdapter",
-        "PagerDutyAdapter", "SelzeeAdapter", "SourceAdapter",
+        "PagerDutyAdapter", "SelzeeAdapter", "SlackAdapter", "SourceAdapter",
     ]

@@ -35,6 +35,7 @@ SAMPLES = {
     "grafana": ["grafana-11-firing", "grafana-11-resolved"],
     "pagerduty": ["pagerduty-trigger", "pagerduty-acknowledge", "pagerduty-resolve"],
     "selzee": ["selzee-report", "selzee-report-epoch"],
+    "slack": ["slack-message"],
     "generic": ["generic"],
 }
 

@@ -17,6 +17,7 @@ from warden.ingest.sources.generic import GenericAdapter
 from warden.ingest.sources.grafana import GrafanaAdapter
 from warden.ingest.sources.pagerduty import PagerDutyAdapter
 from warden.ingest.sources.selzee import SelzeeAdapter
+from warden.ingest.sources.slack import SlackAdapter
 
 __all__ = [
     "ADAPTERS",
@@ -25,6 +26,7 @@ __all__ = [
     "GrafanaAdapter",
     "PagerDutyAdapter",
     "SelzeeAdapter",
+    "SlackAdapter",
     "SourceAdapter",
 ]
 
@@ -50,5 +52,6 @@ ADAPTERS: Mapping[str, SourceAdapter] = MappingProxyType({
     "grafana": GrafanaAdapter(),
     "pagerduty": PagerDutyAdapter(),
     "selzee": SelzeeAdapter(),
+    "slack": SlackAdapter(),
     "generic": GenericAdapter(),
 })

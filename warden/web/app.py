@@ -18,7 +18,7 @@ from warden.errors import (
     PayloadError,
     WardenError,
 )
-from warden.web import approvals, console, health, incidents, ingest
+from warden.web import approvals, console, health, incidents, ingest, slack
 
 if TYPE_CHECKING:
     from warden.app import Warden
@@ -40,7 +40,8 @@ def create_app(warden: Warden) -> FastAPI:
     app = FastAPI(title="Warden", version="0.1.0", lifespan=lifespan,
                   description="Incident triage: AI proposes, policy disposes, a human approves.")
     app.state.warden = warden
-    for router in (ingest.router, incidents.router, approvals.router, health.router):
+    for router in (ingest.router, incidents.router, approvals.router, slack.router,
+                   health.router):
         app.include_router(router)
     console.install(app)
 

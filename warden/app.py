@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ import structlog
 
 from warden.config import Settings
 from warden.ingest.accept import pending_work
+from warden.ingest.writer import IngestWriter
 from warden.store import Store
 from warden.web.metrics import Metrics
 
@@ -66,8 +66,7 @@ class Warden:
         self.policy = PolicyHolder(str(settings.policy) if settings.policy else None)
         self.metrics = Metrics()
         self.redact_patterns = tuple(re.compile(p) for p in settings.redact_patterns)
-        self._queue_checked_at = 0.0
-        self._queue_depth = 0
+        self.ingest_writer = IngestWriter(self.store)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker_thread: threading.Thread | None = None
@@ -78,6 +77,7 @@ class Warden:
     def start(self, *, run_worker: bool | None = None) -> None:
         """Migrate the store, then start the worker thread unless disabled."""
         self.store.migrate()
+        self.ingest_writer.start()
         if self.settings.worker_enabled if run_worker is None else run_worker:
             from warden.worker import Worker
 
@@ -96,6 +96,7 @@ class Warden:
         self._wake.set()
         if self._worker_thread is not None:
             self._worker_thread.join(timeout=10)
+        self.ingest_writer.stop()
         self.store.dispose()
 
     def wake_worker(self) -> None:
@@ -104,12 +105,8 @@ class Warden:
     # Backpressure and health -------------------------------------------------------------
 
     def queue_full(self) -> bool:
-        """Whether the work queue is at its bound; the count is refreshed at most once a second."""
-        now = time.monotonic()
-        if now - self._queue_checked_at > 1.0:
-            self._queue_depth = pending_work(self.store)
-            self._queue_checked_at = now
-        return self._queue_depth >= self.settings.queue_max_pending
+        """Whether the work queue is at its bound (a count at most about a second old)."""
+        return self.ingest_writer.pending_work >= self.settings.queue_max_pending
 
     def readiness(self) -> dict[str, Any]:
         body: dict[str, Any] = {"ready": True, "store": "ok", "degraded": []}

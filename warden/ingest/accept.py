@@ -9,10 +9,11 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from warden.config import Settings
 from warden.correlate import Folded, fold
-from warden.domain import AlertStatus
+from warden.domain import Alert, AlertStatus
 from warden.errors import (
     MalformedJSONError,
     OverloadedError,
@@ -58,14 +59,20 @@ def decode_json(body: bytes) -> object:
         raise MalformedJSONError(f"unusable JSON: {exc}") from exc
 
 
-def accept(
-    store: Store, delivery: Delivery, *, settings: Settings, now: datetime, queue_full: bool
-) -> list[Folded]:
-    """Store every alert of ``delivery`` and fold it into its incident, in one transaction.
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A delivery that passed authentication and parsing: ready to store."""
 
-    Raises an ``IngestError`` (nothing stored) for an unknown source, bad credentials or a
-    payload of the wrong shape, and ``OverloadedError`` (nothing stored) when the work queue
-    is full or the store cannot take the write. Returning means it is committed.
+    delivery: Delivery
+    alerts: tuple[Alert, ...]
+    received_at: datetime
+
+
+def parse(delivery: Delivery, *, settings: Settings, now: datetime) -> Parsed:
+    """Authenticate and parse a delivery; touches no store.
+
+    Raises an ``IngestError`` for an unknown source, bad credentials, or a payload that is
+    not JSON or has the wrong shape.
     """
     adapter = ADAPTERS.get(delivery.source)
     if adapter is None:
@@ -77,23 +84,41 @@ def accept(
     alerts = adapter.parse(decode_json(delivery.body), received_at=now)
     if not alerts:
         raise PayloadError("the payload holds no alerts", "$")
+    return Parsed(delivery, tuple(alerts), now)
+
+
+def store_parsed(session: Session, parsed: Parsed) -> list[Folded]:
+    """Store the delivery verbatim and fold each alert, inside the caller's transaction."""
+    delivery, alerts, now = parsed.delivery, parsed.alerts, parsed.received_at
+    row = DeliveryRow(source=delivery.source, received_at=now,
+                      content_type=delivery.content_type[:255], body=delivery.body)
+    session.add(row)
+    session.flush()
+    # Firing before resolved: a notification that resolves one alert of a group and fires
+    # another must not close the incident in between (Alertmanager orders alerts by
+    # labels, not by status). Results keep the payload's order.
+    order = sorted(range(len(alerts)), key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
+    folded: dict[int, Folded] = {}
+    for i in order:
+        folded[i] = fold(session, alerts[i], delivery_id=row.id, now=now)
+    return [folded[i] for i in range(len(alerts))]
+
+
+def accept(
+    store: Store, delivery: Delivery, *, settings: Settings, now: datetime, queue_full: bool
+) -> list[Folded]:
+    """Parse and store one delivery in a transaction of its own; returning means committed.
+
+    Raises ``IngestError`` (nothing stored) for bad input and ``OverloadedError`` (nothing
+    stored) when the work queue is full or the store cannot take the write. The HTTP route
+    uses ``IngestWriter`` instead, which commits many deliveries at once.
+    """
+    parsed = parse(delivery, settings=settings, now=now)
     if queue_full:
         raise OverloadedError("the triage queue is full; retry later")
     try:
         with store.session() as session:
-            row = DeliveryRow(source=delivery.source, received_at=now,
-                              content_type=delivery.content_type[:255], body=delivery.body)
-            session.add(row)
-            session.flush()
-            # Firing before resolved: a notification that resolves one alert of a group
-            # and fires another must not close the incident in between (Alertmanager
-            # orders alerts by labels, not by status). Results keep the payload's order.
-            order = sorted(range(len(alerts)),
-                           key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
-            folded: dict[int, Folded] = {}
-            for i in order:
-                folded[i] = fold(session, alerts[i], delivery_id=row.id, now=now)
-            return [folded[i] for i in range(len(alerts))]
+            return store_parsed(session, parsed)
     except OperationalError as exc:
         raise OverloadedError(f"the store cannot take the write: {exc.orig}") from exc
 

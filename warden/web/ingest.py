@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from warden.errors import PayloadTooLarge, WardenError
-from warden.ingest.accept import Delivery, accept
+from warden.errors import OverloadedError, PayloadTooLarge, WardenError
+from warden.ingest.accept import Delivery, parse
 from warden.ingest.sources import ADAPTERS
 from warden.web.deps import WardenDep
 
@@ -57,10 +57,10 @@ async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSO
             source=source, body=body, headers=dict(request.headers),
             content_type=request.headers.get("content-type", ""),
         )
-        folded = await run_in_threadpool(
-            lambda: accept(warden.store, delivery, settings=warden.settings,
-                           now=warden.clock(), queue_full=warden.queue_full())
-        )
+        parsed = parse(delivery, settings=warden.settings, now=warden.clock())
+        if warden.queue_full():
+            raise OverloadedError("the triage queue is full; retry later")
+        folded = await asyncio.wrap_future(warden.ingest_writer.submit(parsed))
     except WardenError as exc:
         warden.metrics.alerts_received.labels(source=_label(source),
                                               outcome=type(exc).__name__).inc()

@@ -40,10 +40,16 @@ def fold(session: Session, alert: Alert, *, delivery_id: int, now: datetime) -> 
     original ids with ``duplicate=True`` and changes nothing. At most one incident per key
     is open at a time; the database's partial unique index decides a race between replicas.
     """
-    alert = _refire_identity(session, alert)
     seen = _find_duplicate(session, alert)
+    if seen is not None and alert.status is AlertStatus.FIRING:
+        refire = _refire_identity(session, alert, seen)
+        if refire is not alert:
+            alert, seen = refire, _find_duplicate(session, refire)
     if seen is not None:
         return seen
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's single writer (see store/db.py) leaves no race to retry.
+        return _fold_new(session, alert, delivery_id=delivery_id, now=now)
     try:
         with session.begin_nested():
             return _fold_new(session, alert, delivery_id=delivery_id, now=now)
@@ -66,27 +72,19 @@ def _find_duplicate(session: Session, alert: Alert) -> Folded | None:
     return Folded(row.id, row.incident_id, duplicate=True) if row else None
 
 
-def _refire_identity(session: Session, alert: Alert) -> Alert:
+def _refire_identity(session: Session, alert: Alert, seen: Folded) -> Alert:
     """A firing alert seen before, but resolved since, is firing again, not a duplicate.
 
     Prometheus keeps an alert's ``startsAt`` when Alertmanager timed it out and it comes
     back, so the delivery looks like the first one. It is stored under a key derived from
     the resolve it follows, so HA copies of the re-fire still collapse into one.
     """
-    if alert.status is not AlertStatus.FIRING:
-        return alert
-    first = session.execute(
-        select(AlertRow.id, AlertRow.incident_id).where(
-            AlertRow.source == alert.source, AlertRow.dedup_key == alert.dedup_key)
-    ).first()
-    if first is None:
-        return alert
     resolve_id = session.execute(
         select(func.max(AlertRow.id)).where(
-            AlertRow.incident_id == first.incident_id,
+            AlertRow.incident_id == seen.incident_id,
             AlertRow.fingerprint == alert.fingerprint,
             AlertRow.status == AlertStatus.RESOLVED,
-            AlertRow.id > first.id,
+            AlertRow.id > seen.alert_id,
         )
     ).scalar_one_or_none()
     if resolve_id is None:

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from warden.correlate import Folded
 from warden.errors import OverloadedError, WardenError
@@ -88,6 +88,21 @@ class IngestWriter:
                     log.warning("ingest.queue_count_failed")
 
     def _write(self, batch: list[_Job]) -> None:
+        """Commit the batch in one transaction; should that fail, store each delivery in a
+        savepoint of its own, so only the one at fault fails."""
+        try:
+            with self._store.session() as session:
+                results: list[list[Folded] | BaseException] = [
+                    store_parsed(session, job.parsed) for job in batch]
+        except Exception:
+            results = self._write_each(batch)
+        for job, outcome in zip(batch, results, strict=True):
+            if isinstance(outcome, BaseException):
+                job.result.set_exception(outcome)
+            else:
+                job.result.set_result(outcome)
+
+    def _write_each(self, batch: list[_Job]) -> list[list[Folded] | BaseException]:
         outcomes: list[list[Folded] | BaseException] = []
         try:
             with self._store.session() as session:
@@ -95,22 +110,18 @@ class IngestWriter:
                     try:
                         with session.begin_nested():
                             outcomes.append(store_parsed(session, job.parsed))
-                    except (WardenError, OperationalError) as exc:
-                        outcomes.append(exc)
-        except OperationalError as exc:
-            failure = OverloadedError(f"the store cannot take the write: {exc.orig}")
-            for job in batch:
-                job.result.set_exception(failure)
-            return
-        except Exception as exc:  # a bug: fail the batch's requests (500), keep the writer
-            log.exception("ingest.batch_failed", size=len(batch))
-            for job in batch:
-                job.result.set_exception(exc)
-            return
-        for job, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                job.result.set_exception(
-                    OverloadedError(f"the store cannot take the write: {outcome}")
-                    if isinstance(outcome, OperationalError) else outcome)
-            else:
-                job.result.set_result(outcome)
+                    except (WardenError, SQLAlchemyError) as exc:
+                        outcomes.append(_as_warden_error(exc))
+        except Exception as exc:  # the commit itself failed: every delivery in it did
+            return [_as_warden_error(exc)] * len(batch)
+        return outcomes
+
+
+def _as_warden_error(exc: BaseException) -> BaseException:
+    """The store could not take the write: 503 (retry), unless it is a Warden error or a bug."""
+    if isinstance(exc, OperationalError):
+        return OverloadedError(f"the store cannot take the write: {exc.orig}")
+    if isinstance(exc, WardenError):
+        return exc
+    log.error("ingest.write_failed", error=repr(exc))
+    return exc

@@ -1,8 +1,11 @@
-"""Group commit for ingest: one writer thread stores deliveries in batches.
+"""Ingest writers: the threads that store parsed deliveries.
 
-Every delivery still commits before its sender hears 202, but a batch of deliveries
-shares one transaction and one fsync, so durable ingest keeps up with a flood. Each
-delivery runs in a savepoint of its own: one that fails changes nothing and fails alone.
+Every delivery commits before its sender hears 202. On SQLite (one writer at a time) a
+single thread commits many deliveries in one transaction and one fsync, so durable
+ingest keeps up with a flood; should the batch fail, each delivery is retried in a
+savepoint of its own so only the one at fault fails. On PostgreSQL several threads each
+commit one delivery at a time: batches there would lock incidents of several replicas in
+different orders and deadlock; a deadlock or serialisation failure is retried.
 """
 
 from __future__ import annotations
@@ -37,23 +40,31 @@ class IngestWriter:
     no request waits for the count) for backpressure.
     """
 
-    def __init__(self, store: Store, *, max_batch: int = 256) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._max_batch = max_batch
+        single_writer = store.dialect == "sqlite"
+        self._max_batch = 256 if single_writer else 1
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="warden-ingest", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"warden-ingest-{i}", daemon=True)
+            for i in range(1 if single_writer else 8)
+        ]
+        self._count_lock = threading.Lock()
         self.pending_work = 0
         self._counted_at = 0.0
 
     def start(self) -> None:
         self._count_pending()
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Store everything already submitted, then stop."""
-        if self._thread.is_alive():
+        for _ in self._threads:
             self._jobs.put(None)
-            self._thread.join(timeout=30)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=30)
 
     def submit(self, parsed: Parsed) -> Future[list[Folded]]:
         result: Future[list[Folded]] = Future()
@@ -81,21 +92,31 @@ class IngestWriter:
                     break
                 batch.append(job)
             self._write(batch)
-            if time.monotonic() - self._counted_at > 1.0:
+            if time.monotonic() - self._counted_at > 1.0 and self._count_lock.acquire(False):
                 try:
                     self._count_pending()
                 except OperationalError:
                     log.warning("ingest.queue_count_failed")
+                finally:
+                    self._count_lock.release()
 
     def _write(self, batch: list[_Job]) -> None:
         """Commit the batch in one transaction; should that fail, store each delivery in a
         savepoint of its own, so only the one at fault fails."""
-        try:
-            with self._store.session() as session:
-                results: list[list[Folded] | BaseException] = [
-                    store_parsed(session, job.parsed) for job in batch]
-        except Exception:
-            results = self._write_each(batch)
+        results: list[list[Folded] | BaseException]
+        for attempt in range(_RETRIES):
+            try:
+                with self._store.session() as session:
+                    results = [store_parsed(session, job.parsed) for job in batch]
+                break
+            except OperationalError as exc:
+                if not _retryable(exc) or attempt == _RETRIES - 1:
+                    results = self._write_each(batch)
+                    break
+                time.sleep(0.01 * (attempt + 1))
+            except Exception:
+                results = self._write_each(batch)
+                break
         for job, outcome in zip(batch, results, strict=True):
             if isinstance(outcome, BaseException):
                 job.result.set_exception(outcome)
@@ -115,6 +136,16 @@ class IngestWriter:
         except Exception as exc:  # the commit itself failed: every delivery in it did
             return [_as_warden_error(exc)] * len(batch)
         return outcomes
+
+
+_RETRIES = 5
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction may succeed
+# when run again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+def _retryable(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 def _as_warden_error(exc: BaseException) -> BaseException:

@@ -34,3 +34,7 @@ app.command("unfreeze")(ops.unfreeze)
 app.command("report")(ops.report)
 app.command("incidents")(ops.incidents)
 app.add_typer(ops.audit_app, name="audit")
+
+from warden.cli.cost import cost  # noqa: E402
+
+app.command("cost")(cost)

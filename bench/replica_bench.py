@@ -24,8 +24,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import PG_DEFAULT, fresh_pg_database  # noqa: E402
-from tests.replicas.cluster import cluster  # noqa: E402
+from tests.conftest import PG_DEFAULT, fresh_pg_database
+from tests.replicas.cluster import cluster
 
 
 async def load(urls: list[str], requests: int, concurrency: int) -> float:

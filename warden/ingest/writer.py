@@ -78,7 +78,14 @@ class IngestWriter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._jobs.get()
+            try:
+                first = self._jobs.get(timeout=1.0)
+            except queue.Empty:
+                # Recount while idle too: when the queue is full every delivery is refused
+                # before it reaches this thread, so a count taken only after writes would
+                # never see the worker drain the queue, and Warden would refuse for ever.
+                self._refresh_count()
+                continue
             if first is None:
                 break
             batch = [first]
@@ -92,13 +99,17 @@ class IngestWriter:
                     break
                 batch.append(job)
             self._write(batch)
-            if time.monotonic() - self._counted_at > 1.0 and self._count_lock.acquire(False):
-                try:
-                    self._count_pending()
-                except OperationalError:
-                    log.warning("ingest.queue_count_failed")
-                finally:
-                    self._count_lock.release()
+            self._refresh_count()
+
+    def _refresh_count(self) -> None:
+        """Recount the work queue when the count is over a second old (one thread at a time)."""
+        if time.monotonic() - self._counted_at > 1.0 and self._count_lock.acquire(False):
+            try:
+                self._count_pending()
+            except OperationalError:
+                log.warning("ingest.queue_count_failed")
+            finally:
+                self._count_lock.release()
 
     def _write(self, batch: list[_Job]) -> None:
         """Commit the batch in one transaction; should that fail, store each delivery in a

@@ -23,9 +23,10 @@ from warden.config import Settings
 from warden.errors import ExecutorError
 from warden.execute._flow import STEP_EXECUTE, when_done
 from warden.execute.executors.notify import NotifyExecutor
+from warden.execute.executors.slack import SlackNotifier, alert_excerpt
 from warden.execute.run import idempotency_key
 from warden.policy import Policy
-from warden.store import AuditRow, ExecutionRow, FreezeRow, IncidentRow
+from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRow
 from warden.store.claims import Claim, lock_owned, release
 from warden.verify.breaker import freeze_if_realerted
 
@@ -51,7 +52,8 @@ class Notice:
 
 def notifier_for(settings: Settings) -> NotifyExecutor:
     return NotifyExecutor(webhook_url=settings.notify_webhook_url,
-                          timeout_s=settings.executor_timeout_s)
+                          timeout_s=settings.executor_timeout_s,
+                          slack=SlackNotifier.from_settings(settings))
 
 
 def announce(worker: Worker, claim: Claim) -> None:
@@ -120,12 +122,18 @@ def notice_for(
         body += (f" Automation for {row.service} is frozen ({frozen.reason}); lift it with "
                  f"`warden unfreeze {row.service} --as USER`.")
     url = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}"
+    latest_raw = session.execute(
+        select(AlertRow.raw).where(AlertRow.incident_id == row.id)
+        .order_by(AlertRow.id.desc()).limit(1)
+    ).scalar_one_or_none()
     payload = {
         "text": f"{head}: {body}",
         "kind": event.kind,
         "incident": {"id": row.id, "service": row.service, "tier": tier, "title": row.title,
                      "severity": row.severity, "status": row.status, "url": url},
         "decision": row.decision,
+        "proposal": row.proposal,
+        "alert_excerpt": alert_excerpt(latest_raw),
         "approval": {"state": row.approval_state,
                      "expires_at": row.approval_expires_at.isoformat()
                      if row.approval_expires_at else None,

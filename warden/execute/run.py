@@ -52,8 +52,11 @@ def idempotency_key(row: IncidentRow) -> str:
     return f"{row.id}:{hashlib.sha256(basis.encode()).hexdigest()[:32]}"
 
 
-def executor_for(spec: ExecutorSpec, settings: Settings) -> Executor:
-    """The executor of ``spec.type``, configured from ``settings``."""
+def executor_for(
+    spec: ExecutorSpec, settings: Settings, *, policy: Policy | None = None
+) -> Executor:
+    """The executor of ``spec.type``, configured from ``settings`` (``policy`` gives
+    the tiers that choose a notify action's Slack channel)."""
     if spec.type == "http":
         from warden.execute.executors.http import HttpExecutor
 
@@ -63,9 +66,12 @@ def executor_for(spec: ExecutorSpec, settings: Settings) -> Executor:
 
         return CommandExecutor(path=settings.command_path)
     from warden.execute.executors.notify import NotifyExecutor
+    from warden.execute.executors.slack import SlackNotifier
 
+    slack = SlackNotifier.from_settings(
+        settings, tier_of=policy.tier_of if policy is not None else None)
     return NotifyExecutor(webhook_url=settings.notify_webhook_url,
-                          timeout_s=settings.executor_timeout_s)
+                          timeout_s=settings.executor_timeout_s, slack=slack)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +94,8 @@ def run(worker: Worker, claim: Claim) -> None:
     if started is None:
         return
     # Committed: from here on a crash leaves a `started` row, never a second run.
-    status, output = _attempt(executor_for(started.job.spec, warden.settings), started.job)
+    status, output = _attempt(executor_for(started.job.spec, warden.settings, policy=policy),
+                              started.job)
     warden.metrics.executions.labels(executor=started.job.spec.type, status=status).inc()
     with warden.store.session() as session:
         _finish(session, worker, claim, started, status=status, output=output,

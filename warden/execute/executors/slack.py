@@ -4,11 +4,13 @@
 a notice, ``chat.update`` when a verdict changes a posted request, and (``respond``) an
 interaction's ``response_url`` for a reply only the clicking user sees. The API base URL is
 ``WARDEN_SLACK_API_URL`` so tests point it at a local server. Nothing here reads the
-store: messages are built from the notice payload (``_slack_blocks``).
+store: messages are built from the notice payload (``_slack_blocks``), whose raw-alert
+excerpt the notify step makes with ``alert_excerpt``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,11 +22,28 @@ from slack_sdk.webhook import WebhookClient
 from warden.config import Settings
 from warden.errors import ExecutorError
 from warden.execute.executors import ExecutorResult
-from warden.execute.executors._slack_blocks import SlackMessage, notice_message, with_status
+from warden.execute.executors._slack_blocks import (
+    EXCERPT_CHARS,
+    SlackMessage,
+    escape,
+    notice_message,
+    with_status,
+)
 
 # Web API errors that a later attempt may get past; every other error is a refusal.
 _RETRYABLE_ERRORS = frozenset({"ratelimited", "service_unavailable", "internal_error",
                                "fatal_error", "request_timeout"})
+
+
+def alert_excerpt(raw: Mapping[str, Any] | None, limit_chars: int = EXCERPT_CHARS) -> str:
+    """The start of an alert's raw payload as indented JSON, for a message to humans
+    (who read the rest in the console); empty for no alert."""
+    if not raw:
+        return ""
+    text = json.dumps(raw, indent=1, ensure_ascii=False, default=str)
+    if len(text) <= limit_chars:
+        return text
+    return f"{text[:limit_chars]}\n… ({len(text) - limit_chars} more characters in the console)"
 
 
 def console_url(public_url: str, incident_id: int) -> str:
@@ -72,21 +91,37 @@ class SlackNotifier:
                 or (self.channels.get(tier) if tier is not None else None)
                 or self.default_channel)
 
+    def send(self, payload: Mapping[str, Any]) -> ExecutorResult:
+        """Deliver what ``NotifyExecutor.send`` delivers: a notice of the notify step (it
+        has an ``incident`` object) as ``announce`` does, or the policy's ``notify``
+        action (``service`` and ``text``) as a plain message to the service's channel."""
+        if isinstance(payload.get("incident"), Mapping):
+            return self.announce(payload)
+        service = str(payload.get("service") or "")
+        channel = self._channel_or_refuse(service, None)
+        text = str(payload.get("text") or "")
+        return self.post(channel, SlackMessage(text=text, blocks=(
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}},)))
+
     def announce(self, payload: Mapping[str, Any]) -> ExecutorResult:
         """Post the notify step's notice ``payload`` (execute/_announce.py) as a Block Kit
         message to its channel; a pending approval request gets Approve/Reject buttons.
         Raises ``ExecutorError`` as ``post`` does, or (not recoverable) when no channel is
         configured for the incident."""
         incident = payload.get("incident") or {}
-        service = str(incident.get("service") or "")
-        channel = self.channel_for(service, incident.get("tier"))
+        channel = self._channel_or_refuse(str(incident.get("service") or ""),
+                                          incident.get("tier"))
+        message = notice_message(payload,
+                                 console_url=console_url(self.public_url, int(incident["id"])))
+        return self.post(channel, message)
+
+    def _channel_or_refuse(self, service: str, tier: str | None) -> str:
+        channel = self.channel_for(service, tier)
         if channel is None:
             raise ExecutorError(
                 f"no Slack channel for {service!r}: set WARDEN_SLACK_CHANNEL or "
                 "WARDEN_SLACK_CHANNELS", recoverable=False)
-        message = notice_message(payload,
-                                 console_url=console_url(self.public_url, int(incident["id"])))
-        return self.post(channel, message)
+        return channel
 
     def post(self, channel: str, message: SlackMessage) -> ExecutorResult:
         """``chat.postMessage``. ``ok`` is Slack's ``ok``; the output names the channel and

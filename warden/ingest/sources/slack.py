@@ -58,8 +58,8 @@ _SELZEE_MESSAGE_KEYS = ("message", "error", "error_message", "description")
 _TS = re.compile(r"[0-9]{1,10}(\.[0-9]{1,9})?")
 _NAME = rf"[A-Za-z0-9][A-Za-z0-9._/-]{{0,{MAX_NAME_CHARS - 1}}}"
 _SERVICE_IN_TEXT = re.compile(
-    rf"\b(?:service_id|service|component)\b[*_`]*\s*[:=]\s*[*_`\"']*({_NAME})", re.IGNORECASE)
-_SEVERITY_IN_TEXT = re.compile(r"\bseverity\b[*_`]*\s*[:=]\s*[*_`\"']*([A-Za-z]+)",
+    rf"\b(?:service_id|service|component)\b[*_`]*\s*[:=][\s*_`\"']*({_NAME})", re.IGNORECASE)
+_SEVERITY_IN_TEXT = re.compile(r"\bseverity\b[*_`]*\s*[:=][\s*_`\"']*([A-Za-z]+)",
                                re.IGNORECASE)
 _STATE_PREFIX = re.compile(r"^\s*[\[(]?\s*(resolved|firing(?:\s*:\s*\d+)?)\s*[\])]?\s*[:\-–]?\s*",
                            re.IGNORECASE)

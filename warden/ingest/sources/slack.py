@@ -78,8 +78,8 @@ def ignore_reason(
     if not isinstance(event, dict) or event.get("type") != "message":
         return "not a message event"
     subtype = event.get("subtype")
-    if subtype is not None and subtype not in _POSTED_SUBTYPES:
-        return f"a {subtype} message, not a new post"
+    if subtype is not None and not _posted(subtype):
+        return f"a {str(subtype)[:64]} message, not a new post"
     if event.get("hidden"):
         return "a hidden message"
     thread_ts = event.get("thread_ts")
@@ -106,7 +106,7 @@ class SlackAdapter:
         if event is None or event.get("type") != "message":
             return []
         subtype = event.get("subtype")
-        if subtype is not None and subtype not in _POSTED_SUBTYPES:
+        if subtype is not None and not _posted(subtype):
             return []
         channel = required_string(event, "channel", "$.event", max_chars=MAX_NAME_CHARS)
         ts = required_string(event, "ts", "$.event")
@@ -141,6 +141,10 @@ class SlackAdapter:
             starts_at=datetime.fromtimestamp(float(ts), UTC),
             raw=event,
         )]
+
+
+def _posted(subtype: object) -> bool:
+    return isinstance(subtype, str) and subtype in _POSTED_SUBTYPES
 
 
 def _message_text(event: JSONObject) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from warden.store.tables import AuditRow
@@ -44,14 +44,17 @@ def event_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+_INSERT_EVENT = insert(AuditRow)
+
+
 def record(
     session: Session, *, incident_id: int | None, actor: str, kind: str,
     data: Mapping[str, Any], now: datetime,
-) -> AuditRow:
+) -> str:
     """Append one event inside the caller's transaction (it lands or not with the caller's work).
 
     ``data`` must be JSON-serialisable; it is stored as given after a JSON round trip, so the
-    hash verifies against exactly what the database returns.
+    hash verifies against exactly what the database returns. Returns the event's hash.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
@@ -59,14 +62,13 @@ def record(
     prev = session.execute(
         select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
     ).scalar_one_or_none() or GENESIS
-    row = AuditRow(
-        incident_id=incident_id, at=now, actor=actor, kind=kind, data=stored, prev_hash=prev,
-        hash=event_hash(prev, incident_id=incident_id, at=now, actor=actor, kind=kind,
-                        data=stored),
-    )
-    session.add(row)
-    session.flush()
-    return row
+    digest = event_hash(prev, incident_id=incident_id, at=now, actor=actor, kind=kind,
+                        data=stored)
+    session.connection().execute(_INSERT_EVENT, {
+        "incident_id": incident_id, "at": now, "actor": actor, "kind": kind, "data": stored,
+        "prev_hash": prev, "hash": digest,
+    })
+    return digest
 
 
 @dataclass(frozen=True, slots=True)

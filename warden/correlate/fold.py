@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -123,10 +123,11 @@ def _fold_new(session: Session, alert: Alert, *, delivery_id: int, now: datetime
         if alert.status is AlertStatus.FIRING:
             _escalate(session, incident, alert, now)
 
-    row = _add_alert(session, alert, incident_id=incident.id, delivery_id=delivery_id, now=now)
+    alert_id = _add_alert(session, alert, incident_id=incident.id, delivery_id=delivery_id,
+                          now=now)
     if alert.status is AlertStatus.RESOLVED and incident.status == IncidentStatus.OPEN:
         resolved = _resolve_if_quiet(session, incident, now)
-    return Folded(row.id, incident.id, duplicate=False, opened=opened, resolved=resolved)
+    return Folded(alert_id, incident.id, duplicate=False, opened=opened, resolved=resolved)
 
 
 def _open(
@@ -179,27 +180,28 @@ def _escalate(session: Session, incident: IncidentRow, alert: Alert, now: dateti
 
 def _add_alert(
     session: Session, alert: Alert, *, incident_id: int, delivery_id: int, now: datetime
-) -> AlertRow:
-    row = AlertRow(
-        delivery_id=delivery_id,
-        incident_id=incident_id,
-        source=alert.source,
-        dedup_key=alert.dedup_key,
-        fingerprint=alert.fingerprint,
-        service=alert.service,
-        title=alert.title,
-        description=alert.description,
-        severity=alert.severity.value if alert.severity else None,
-        labels=dict(alert.labels),
-        status=alert.status.value,
-        starts_at=alert.starts_at,
-        ends_at=alert.ends_at,
-        raw=dict(alert.raw),
-        received_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
+) -> int:
+    # A plain INSERT: the hot path of every alert, and nothing reads the row back.
+    return int(session.connection().execute(_INSERT_ALERT, {
+        "delivery_id": delivery_id,
+        "incident_id": incident_id,
+        "source": alert.source,
+        "dedup_key": alert.dedup_key,
+        "fingerprint": alert.fingerprint,
+        "service": alert.service,
+        "title": alert.title,
+        "description": alert.description,
+        "severity": alert.severity.value if alert.severity else None,
+        "labels": dict(alert.labels),
+        "status": alert.status.value,
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "raw": dict(alert.raw),
+        "received_at": now,
+    }).scalar_one())
+
+
+_INSERT_ALERT = insert(AlertRow).returning(AlertRow.id)
 
 
 def _resolve_if_quiet(session: Session, incident: IncidentRow, now: datetime) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -87,20 +87,23 @@ def parse(delivery: Delivery, *, settings: Settings, now: datetime) -> Parsed:
     return Parsed(delivery, tuple(alerts), now)
 
 
+_INSERT_DELIVERY = insert(DeliveryRow).returning(DeliveryRow.id)
+
+
 def store_parsed(session: Session, parsed: Parsed) -> list[Folded]:
     """Store the delivery verbatim and fold each alert, inside the caller's transaction."""
     delivery, alerts, now = parsed.delivery, parsed.alerts, parsed.received_at
-    row = DeliveryRow(source=delivery.source, received_at=now,
-                      content_type=delivery.content_type[:255], body=delivery.body)
-    session.add(row)
-    session.flush()
+    delivery_id = session.connection().execute(_INSERT_DELIVERY, {
+        "source": delivery.source, "received_at": now,
+        "content_type": delivery.content_type[:255], "body": delivery.body,
+    }).scalar_one()
     # Firing before resolved: a notification that resolves one alert of a group and fires
     # another must not close the incident in between (Alertmanager orders alerts by
     # labels, not by status). Results keep the payload's order.
     order = sorted(range(len(alerts)), key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
     folded: dict[int, Folded] = {}
     for i in order:
-        folded[i] = fold(session, alerts[i], delivery_id=row.id, now=now)
+        folded[i] = fold(session, alerts[i], delivery_id=delivery_id, now=now)
     return [folded[i] for i in range(len(alerts))]
 
 

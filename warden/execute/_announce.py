@@ -28,6 +28,7 @@ from warden.execute.run import idempotency_key
 from warden.policy import Policy
 from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRow
 from warden.store.claims import Claim, lock_owned, release
+from warden.triage.redact import compile_patterns, redact
 from warden.verify.breaker import freeze_if_realerted
 
 if TYPE_CHECKING:
@@ -112,7 +113,11 @@ def notice_for(
     if event is None:
         return None
     data: Mapping[str, Any] = event.data
-    head = f"[Warden] incident #{row.id} on {row.service} ({row.title})"
+    # The notice leaves the process (webhook, Slack, logs): the alert's own words are
+    # redacted as they are for the model; the console shows them whole.
+    extra = compile_patterns(settings.redact_patterns)
+    title = redact(row.title, extra).text
+    head = f"[Warden] incident #{row.id} on {row.service} ({title})"
     action = _action_name(row, data)
     tier = policy.tier_of(row.service)
     body = _what_happened(event.kind, data, row=row, action=action, policy=policy, tier=tier,
@@ -129,11 +134,11 @@ def notice_for(
     payload = {
         "text": f"{head}: {body}",
         "kind": event.kind,
-        "incident": {"id": row.id, "service": row.service, "tier": tier, "title": row.title,
+        "incident": {"id": row.id, "service": row.service, "tier": tier, "title": title,
                      "severity": row.severity, "status": row.status, "url": url},
         "decision": row.decision,
         "proposal": row.proposal,
-        "alert_excerpt": alert_excerpt(latest_raw),
+        "alert_excerpt": redact(alert_excerpt(latest_raw), extra).text,
         "approval": {"state": row.approval_state,
                      "expires_at": row.approval_expires_at.isoformat()
                      if row.approval_expires_at else None,

@@ -17,6 +17,7 @@ import structlog
 from warden.errors import ExecutorError
 from warden.execute.executors import ExecutorResult, Job, cap
 from warden.execute.executors._template import render, values_of
+from warden.triage.redact import redact
 
 if TYPE_CHECKING:
     from warden.execute.executors.slack import SlackNotifier
@@ -53,7 +54,8 @@ class NotifyExecutor:
             return ExecutorResult(True, f"dry run: would notify ({self.target}): {text}")
         return self.send({
             "text": text, "kind": "action", "incident_id": job.incident.id,
-            "service": job.action.service, "title": job.incident.title,
+            # Leaves the process: the alert's words redacted, as for the model.
+            "service": job.action.service, "title": redact(job.incident.title).text,
             "action": {"name": job.action.name, "params": dict(job.action.params)},
             "idempotency_key": job.idempotency_key,
         })

@@ -48,7 +48,7 @@ case "${1:-}" in
   test)
     debian_packages
     postgres
-    venv test
+    venv test,local
     shift
     .venv/bin/ruff check warden tests bench
     .venv/bin/mypy

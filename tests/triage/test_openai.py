@@ -64,6 +64,8 @@ def settings_for(server: FakeLLMServer, models: list[str], **overrides: Any) -> 
     values: dict[str, Any] = {
         "triage_provider": "openai",
         "llm_base_url": server.base_url,
+        # Settings refuse the openai provider without a key; the fake server checks none.
+        "llm_api_key": "sk-test-key",
         "llm_models": models,
         "llm_timeout_s": 0.3,
         "llm_max_retries": 0,
@@ -388,7 +390,11 @@ def test_each_model_gets_its_own_mode(server: FakeLLMServer) -> None:
 
     assert cloud.body["response_format"]["type"] == "json_schema"
     schema = cloud.body["response_format"]["json_schema"]["schema"]
-    assert llama.body["response_format"] == {"type": "json_object", "schema": schema}
+    # A grammar ignores a number's bounds, so confidence is offered as steps from 0 to 1.
+    steps = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    grammar = {**schema, "properties": {**schema["properties"], "confidence": {
+        **schema["properties"]["confidence"], "enum": steps}}}
+    assert llama.body["response_format"] == {"type": "json_object", "schema": grammar}
     assert "response_format" not in tiny.body
     system = _messages(tiny)[0]
     assert system["role"] == "system"

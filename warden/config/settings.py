@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     llm_openrouter_extras: bool = False
     llm_retry_backoff_s: float = Field(default=0.5, ge=0)
     llm_retry_backoff_max_s: float = Field(default=8.0, ge=0)
+    # Cap on a reply's tokens. A proposal needs a few hundred; on a CPU a small local model
+    # that rambles runs to this cap, and the server keeps generating after a timed-out call.
+    llm_max_tokens: int = Field(default=1024, ge=1)
     redact_patterns: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Flood control and spend.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,6 +51,15 @@ def create_app(warden: Warden) -> FastAPI:
     @app.exception_handler(WardenError)
     async def _warden_error(request: Request, exc: WardenError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes each error's input and answers 500 when that input
+        # is bytes that are not UTF-8 (a JSON body that does not decode): say where and
+        # what, never the input.
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
 
     app.add_middleware(_RequestMetrics, metrics=warden.metrics)
     return app

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from warden import approval, audit
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ConfigError, PolicyLoadError
+from warden.web._responses import error_responses
 from warden.web.deps import ApproverDep, WardenDep
 
 router = APIRouter(tags=["approvals"])
@@ -45,7 +46,8 @@ async def _submit(warden: WardenDep, incident_id: int, user: str, verdict: Verdi
     return _verdict_json(done)
 
 
-@router.post("/v1/incidents/{incident_id}/approve")
+@router.post("/v1/incidents/{incident_id}/approve",
+             responses=error_responses(400, 401, 403, 404, 409))
 async def approve(
     incident_id: int, user: ApproverDep, warden: WardenDep,
     body: Annotated[ApproveBody | None, Body()] = None,
@@ -58,7 +60,8 @@ async def approve(
     return await _submit(warden, incident_id, user, Verdict.APPROVE, reason)
 
 
-@router.post("/v1/incidents/{incident_id}/reject")
+@router.post("/v1/incidents/{incident_id}/reject",
+             responses=error_responses(400, 401, 403, 404, 409))
 async def reject(
     incident_id: int, user: ApproverDep, warden: WardenDep, body: RejectBody
 ) -> dict[str, Any]:
@@ -66,7 +69,9 @@ async def reject(
     return await _submit(warden, incident_id, user, Verdict.REJECT, body.reason)
 
 
-@router.get("/v1/incidents/{incident_id}/report", response_class=PlainTextResponse)
+@router.get("/v1/incidents/{incident_id}/report", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
+                       **error_responses(404)})
 async def report(incident_id: int, warden: WardenDep) -> PlainTextResponse:
     """The incident's post-mortem in Markdown (as ``warden report ID``)."""
     from warden.audit.report import render_report
@@ -81,7 +86,7 @@ async def report(incident_id: int, warden: WardenDep) -> PlainTextResponse:
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
-@router.post("/v1/policy/reload")
+@router.post("/v1/policy/reload", responses=error_responses(401, 409))
 async def reload_policy(user: ApproverDep, warden: WardenDep) -> JSONResponse:
     """Read the policy file again (approver token). A file that does not validate is
     refused with 409 and why; the policy in force stays. Both are audited."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from warden.web.deps import WardenDep
@@ -27,7 +27,7 @@ async def readyz(warden: WardenDep) -> JSONResponse:
     return JSONResponse(status_code=200 if body["ready"] else 503, content=body)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(warden: WardenDep) -> Response:
     await run_in_threadpool(warden.refresh_gauges)
     return Response(generate_latest(warden.metrics.registry), media_type=CONTENT_TYPE_LATEST)

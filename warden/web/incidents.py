@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from warden.store.queries import incident_detail, list_incidents
+from warden.web._responses import error_responses
 from warden.web.deps import WardenDep
 from warden.web.serialize import incident_detail_json, incident_json
 
@@ -33,7 +34,7 @@ async def get_incidents(
     return await run_in_threadpool(load)
 
 
-@router.get("/v1/incidents/{incident_id}")
+@router.get("/v1/incidents/{incident_id}", responses=error_responses(404))
 async def get_incident(incident_id: int, warden: WardenDep) -> dict[str, Any]:
     """One incident with its alerts, proposal, decision, approvals and executions."""
 

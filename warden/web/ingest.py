@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from warden.errors import OverloadedError, PayloadTooLarge, UnknownSourceError, WardenError
 from warden.ingest.accept import Delivery, parse
 from warden.ingest.sources import ADAPTERS
+from warden.web._responses import error_responses
 from warden.web.deps import WardenDep
 
 router = APIRouter(tags=["ingest"])
@@ -53,7 +54,8 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/v1/alerts/{source}", status_code=202, openapi_extra=_BODY_DOC)
+@router.post("/v1/alerts/{source}", status_code=202, openapi_extra=_BODY_DOC,
+             responses=error_responses(400, 401, 404, 413, 422, 503))
 async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSONResponse:
     """Store every alert of the payload before answering; 202 names what was stored."""
     try:

@@ -38,6 +38,7 @@ from warden.errors import (
 from warden.execute.executors.slack import SlackNotifier, respond
 from warden.ingest.accept import Delivery, accept, decode_json
 from warden.ingest.sources.slack import SOURCE, ignore_reason
+from warden.web._responses import error_responses
 from warden.web._slack_guard import SlackGuard
 from warden.web.deps import WardenDep
 
@@ -61,7 +62,7 @@ def _ephemeral(text: str) -> JSONResponse:
                          "text": text})
 
 
-@router.post("/v1/slack/interactions")
+@router.post("/v1/slack/interactions", responses=error_responses(413))
 async def slack_interactions(
     request: Request, warden: WardenDep, later: BackgroundTasks
 ) -> JSONResponse:
@@ -95,7 +96,7 @@ async def slack_interactions(
     return _ephemeral(line)
 
 
-@router.post("/v1/slack/events")
+@router.post("/v1/slack/events", responses=error_responses(400, 401, 413, 422, 503))
 async def slack_events(request: Request, warden: WardenDep) -> JSONResponse:
     """Slack's Events API: answers ``url_verification``; stores alert messages."""
     body = await _body(request, warden.settings.max_body_bytes)

@@ -13,7 +13,7 @@ from warden import approval, audit
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ConfigError, PolicyLoadError
 from warden.web._responses import error_responses
-from warden.web.deps import ApproverDep, WardenDep
+from warden.web.deps import ApproverDep, IncidentId, WardenDep
 
 router = APIRouter(tags=["approvals"])
 
@@ -49,7 +49,7 @@ async def _submit(warden: WardenDep, incident_id: int, user: str, verdict: Verdi
 @router.post("/v1/incidents/{incident_id}/approve",
              responses=error_responses(400, 401, 403, 404, 409))
 async def approve(
-    incident_id: int, user: ApproverDep, warden: WardenDep,
+    incident_id: IncidentId, user: ApproverDep, warden: WardenDep,
     body: Annotated[ApproveBody | None, Body()] = None,
 ) -> dict[str, Any]:
     """Approve the incident's pending action as the token's user. 401 without a known
@@ -63,7 +63,7 @@ async def approve(
 @router.post("/v1/incidents/{incident_id}/reject",
              responses=error_responses(400, 401, 403, 404, 409))
 async def reject(
-    incident_id: int, user: ApproverDep, warden: WardenDep, body: RejectBody
+    incident_id: IncidentId, user: ApproverDep, warden: WardenDep, body: RejectBody
 ) -> dict[str, Any]:
     """Reject the incident's pending action (a reason is required); nothing will run."""
     return await _submit(warden, incident_id, user, Verdict.REJECT, body.reason)
@@ -72,7 +72,7 @@ async def reject(
 @router.get("/v1/incidents/{incident_id}/report", response_class=PlainTextResponse,
             responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
                        **error_responses(404)})
-async def report(incident_id: int, warden: WardenDep) -> PlainTextResponse:
+async def report(incident_id: IncidentId, warden: WardenDep) -> PlainTextResponse:
     """The incident's post-mortem in Markdown (as ``warden report ID``)."""
     from warden.audit.report import render_report
 

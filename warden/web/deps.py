@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 
 from warden.errors import NotAuthenticated
 
@@ -33,3 +33,10 @@ def _approver(request: Request, authorization: Annotated[str | None, Header()] =
 
 
 ApproverDep = Annotated[str, Depends(_approver)]
+
+MAX_ROW_ID = 2**63 - 1
+"""Row ids are 64-bit in both stores."""
+
+IncidentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+"""An incident id in a path: a number no row can have is refused (422) before the store
+sees it (SQLite cannot even compare one past 64 bits: it raised, and the answer was 500)."""

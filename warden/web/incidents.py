@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from warden.store.queries import incident_detail, list_incidents
 from warden.web._responses import error_responses
-from warden.web.deps import WardenDep
+from warden.web.deps import MAX_ROW_ID, IncidentId, WardenDep
 from warden.web.serialize import incident_detail_json, incident_json
 
 router = APIRouter(tags=["incidents"])
@@ -21,7 +21,7 @@ async def get_incidents(
     status: Literal["open", "resolved"] | None = None,
     service: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> dict[str, Any]:
     """Incidents, newest first: ``{"items": [...], "total": N}``."""
 
@@ -35,7 +35,7 @@ async def get_incidents(
 
 
 @router.get("/v1/incidents/{incident_id}", responses=error_responses(404))
-async def get_incident(incident_id: int, warden: WardenDep) -> dict[str, Any]:
+async def get_incident(incident_id: IncidentId, warden: WardenDep) -> dict[str, Any]:
     """One incident with its alerts, proposal, decision, approvals and executions."""
 
     def load() -> dict[str, Any] | None:

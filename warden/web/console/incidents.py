@@ -15,7 +15,7 @@ from warden.errors import ApprovalError
 from warden.web.console._incident_view import incident_list, incident_page
 from warden.web.console._render import SECURITY_HEADERS, render
 from warden.web.console._session import ConsoleSession, SessionDep, signer
-from warden.web.deps import WardenDep
+from warden.web.deps import IncidentId, WardenDep
 
 if TYPE_CHECKING:
     from warden.app import Warden
@@ -62,7 +62,8 @@ async def incident_rows(request: Request, warden: WardenDep, session: SessionDep
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-async def incident(request: Request, incident_id: int, warden: WardenDep, session: SessionDep,
+async def incident(request: Request, incident_id: IncidentId, warden: WardenDep,
+                   session: SessionDep,
                    done: Annotated[str | None, Query(max_length=16)] = None) -> HTMLResponse:
     """One incident: the raw alerts first, then what the model, the policy and people did."""
     return await _detail(request, warden, session, incident_id,
@@ -87,7 +88,7 @@ async def _detail(request: Request, warden: Warden, session: ConsoleSession | No
 @router.post("/incidents/{incident_id}/decide")
 async def decide(
     request: Request,
-    incident_id: int,
+    incident_id: IncidentId,
     warden: WardenDep,
     session: SessionDep,
     verdict: Annotated[str, Form(max_length=16)] = "",

@@ -150,6 +150,9 @@ def test_an_approval_from_the_page_runs_the_action_once(
     expect(page.get_by_test_id("approval-row")).to_contain_text("Evictions match")
     expect(page.get_by_test_id("approve-button")).to_have_count(0)
     screenshot(page, "console-incident-approved.png")
+    link = page.get_by_test_id("postmortem-link").get_attribute("href")
+    report = page.request.get(f"{console.url}{link}")
+    assert report.ok and "alice" in report.text()
 
 
 def test_a_non_approver_cannot_approve(console: RunningWarden, target: TargetServer,

@@ -195,4 +195,7 @@ def incidents(
         )
         # Text, not str: alert titles are untrusted and must not be read as rich markup.
         table.add_row(*(Text(cell) for cell in cells))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped or captured: keep each incident on one line
+    console.print(table)

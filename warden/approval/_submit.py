@@ -153,7 +153,8 @@ def _record(
     session.add(ApprovalRow(incident_id=row.id, approver=user, verdict=verdict.value,
                             reason=reason, channel=channel.value, at=now))
     session.flush()
-    audit.record(session, incident_id=row.id, actor=user, kind=f"approval.{verdict.value}",
+    kind = "approval.approved" if verdict is Verdict.APPROVE else "approval.rejected"
+    audit.record(session, incident_id=row.id, actor=user, kind=kind,
                  data={"channel": channel.value, "reason": reason, "tier": tier}, now=now)
     counted = tally_for(session, row, policy=policy)
     done = Submitted(incident_id=row.id, verdict=verdict, state=ApprovalState.PENDING,

@@ -145,7 +145,7 @@ def _went_wrong(detail: IncidentDetail, events: list[AuditRow],
             problems.append(f"Automation for {_inline(str(data.get('service')))} was frozen: "
                             f"{_inline(str(data.get('reason')))}")
     for execution in detail.executions:
-        name = execution.action.get("name")
+        name = _inline(str(execution.action.get("name")))
         if execution.status in ("failed", "unknown"):
             problems.append(f"Execution {execution.id} ({name}) {execution.status}: "
                             f"{_inline(_first_line(execution.output))}")

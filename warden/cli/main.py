@@ -38,3 +38,7 @@ app.add_typer(ops.audit_app, name="audit")
 from warden.cli.cost import cost  # noqa: E402
 
 app.command("cost")(cost)
+
+from warden.cli.demo import demo  # noqa: E402
+
+app.command("demo")(demo)

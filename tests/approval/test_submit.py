@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.approval.factories import NOW, incident, policy, store_at, triaged
-from warden.approval import ApprovalState, submit
+from tests.approval.factories import NOW, incident, policy, triaged
+from warden.approval import ApprovalState, Submitted, submit
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ApprovalStateError, NotAllowed, UnknownIncident
 from warden.store import ApprovalRow, AuditRow, FreezeRow, IncidentRow, Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return store_at(tmp_path)
+def store(store_url: str) -> Iterator[Store]:
+    """A fresh store on SQLite and on PostgreSQL (the row locks differ)."""
+    store = Store(store_url)
+    store.migrate()
+    yield store
+    store.dispose()
 
 
 def vote(store: Store, incident_id: int, user: str, verdict: str = "approve", *,
          minutes_later: float = 1, channel: ApprovalChannel = ApprovalChannel.API,
-         yaml_text: str | None = None, reason: str = "looked at it"):  # type: ignore[no-untyped-def]
+         yaml_text: str | None = None, reason: str = "looked at it") -> Submitted:
     the_policy = policy() if yaml_text is None else policy(yaml_text)
     return submit(store, incident_id=incident_id, user=user, verdict=Verdict(verdict),
                   reason=reason, channel=channel, policy=the_policy,

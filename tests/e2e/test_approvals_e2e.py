@@ -29,8 +29,9 @@ __all__ = ["stack"]  # the fixture
 
 
 def test_critical_incident_waits_for_two_distinct_listed_approvers_then_runs_once(
-    stack: Stack,
+    stack: Stack, store_url: str,
 ) -> None:
+    stack.database_url = store_url  # once on SQLite, once on PostgreSQL
     running = stack.start()
     incident_id = stack.alert(running, "payment-gateway", "crit-1", clear_cache("payment-gateway"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -11,6 +12,7 @@ from warden.execute.executors import OUTPUT_LIMIT_BYTES, ExecutorResult, Job, ca
 from warden.execute.executors._template import names_in, render, values_of
 
 _BODYLESS = frozenset({"GET", "DELETE"})
+_FIXED_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}]+[/?#]")
 
 
 def render_url(template: str, values: dict[str, str]) -> str:
@@ -18,11 +20,12 @@ def render_url(template: str, values: dict[str, str]) -> str:
     ``?``, ``#`` and ``%`` included), so a value can neither add segments nor a query.
     Placeholders may not stand in the scheme or host, and ``.``/``..`` are refused as
     values (they would walk the path)."""
-    parts = urlsplit(template)
-    if names_in(f"{parts.scheme}://{parts.netloc}"):
+    names = names_in(template)
+    # The text before the first placeholder must hold the whole scheme and host.
+    if names and not _FIXED_ORIGIN.match(template.split("{" + names[0], 1)[0]):
         raise ExecutorError(f"URL template {template!r}: the scheme and host must be fixed",
                             recoverable=False)
-    for name in names_in(template):
+    for name in names:
         if values.get(name) in (".", ".."):
             raise ExecutorError(f"{name}={values[name]!r} would walk the URL path",
                                 recoverable=False)

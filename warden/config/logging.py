@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
+
+
+class _Stderr:
+    """``sys.stderr`` as it is when a line is written, not when logging was configured: a
+    host that swaps stderr for a while and closes its stand-in (a test runner invoking a
+    CLI command, e.g. ``warden demo``) must not leave every later line, in every thread,
+    raising on a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -22,10 +36,11 @@ def configure_logging(level: str = "INFO") -> None:
         processors=[*shared, structlog.processors.format_exc_info,
                     structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # Only write and flush are ever called on it.
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared,
     ))

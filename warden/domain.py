@@ -52,6 +52,17 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class Step(StrEnum):
+    """``IncidentRow.pending_step``: the worker step due next for an incident, in pipeline
+    order (warden/worker.py runs them; each step names the one after it)."""
+
+    TRIAGE = "triage"
+    NOTIFY = "notify"  # needs_approval or blocked: humans always hear
+    EXECUTE = "execute"
+    VERIFY = "verify"
+    POSTMORTEM = "postmortem"  # the report file of a resolved incident
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One alert as a source adapter normalised it.

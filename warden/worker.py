@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from warden import audit
-from warden.domain import Decision, MalformedProposal, Outcome, Proposal
+from warden.approval import expire_overdue
+from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
 from warden.policy import decide, decision_json, parse_proposal
 from warden.store import incident_from_row
 from warden.store.claims import (
@@ -44,17 +46,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("warden.worker")
 
-STEP_TRIAGE = "triage"
-STEP_NOTIFY = "notify"
-STEP_EXECUTE = "execute"
-STEP_VERIFY = "verify"
-
 StepHandler = Callable[["Worker", Claim], None]
+
+# How often an idle worker looks for approval requests that expired unanswered.
+_EXPIRY_SWEEP_S = 2.0
 
 
 def next_step_after(decision: Decision) -> str:
     """Execute what the policy allows; tell a human about everything else."""
-    return STEP_EXECUTE if decision.outcome is Outcome.EXECUTE else STEP_NOTIFY
+    return Step.EXECUTE if decision.outcome is Outcome.EXECUTE else Step.NOTIFY
 
 
 def proposal_json(proposal: Proposal | MalformedProposal) -> dict[str, Any]:
@@ -81,8 +81,9 @@ class Worker:
         self._provider_policy = warden.policy.current
         self.provider: TriageProvider = build_provider(warden.settings, self._provider_policy)
         self.rules: TriageProvider = RulesProvider()
-        self.steps: dict[str, StepHandler] = {STEP_TRIAGE: triage_step}
+        self.steps: dict[str, StepHandler] = {Step.TRIAGE: triage_step}
         self.steps.update(_later_steps())
+        self._expiry_swept_at = float("-inf")
 
     # The loop ------------------------------------------------------------------------------
 
@@ -104,6 +105,7 @@ class Worker:
             claim = claim_next(session, owner=self.owner, now=self.warden.clock(),
                                lease_s=settings.lease_s)
         if claim is None:
+            self._expire_overdue_requests()
             return False
         handler = self.steps.get(claim.step)
         if handler is None or claim.attempt > MAX_STEP_ATTEMPTS:
@@ -119,6 +121,19 @@ class Worker:
             with self.warden.store.session() as session:
                 back_off(session, claim, owner=self.owner, now=self.warden.clock())
         return True
+
+    def _expire_overdue_requests(self) -> None:
+        """When idle, at most every few seconds: approval requests nobody answered expire
+        and their humans are told (approval stage), instead of waiting until someone next
+        opens them."""
+        now = time.monotonic()
+        if now - self._expiry_swept_at < _EXPIRY_SWEEP_S:
+            return
+        self._expiry_swept_at = now
+        with self.warden.store.session() as session:
+            expired = expire_overdue(session, now=self.warden.clock())
+        if expired:
+            log.info("worker.approvals_expired", count=expired)
 
     def _abandon(self, claim: Claim, why: str) -> None:
         """Stop retrying a step; the audit log and the console show it for a human."""

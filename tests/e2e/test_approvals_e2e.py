@@ -207,3 +207,17 @@ def test_tampering_with_one_audit_row_is_found_by_warden_audit_verify(stack: Sta
     broken = runner.invoke(cli, ["audit", "verify"], env=env)
     assert broken.exit_code == 1
     assert f"broken at event {victim}" in broken.output
+
+
+def test_an_unanswered_request_expires_and_humans_hear_it(stack: Stack) -> None:
+    running = stack.start(approval_ttl_minutes=0.01)  # 0.6 s
+    incident_id = stack.alert(running, "payment-gateway", "exp-2", clear_cache("payment-gateway"))
+    stack.settled(running, incident_id, lambda i: i["approval_state"] == "pending")
+    # Nobody opens the request again: the worker expires it and tells the on-call channel.
+    stack.target.wait_for(lambda: any(n["kind"] == "approval.expired"
+                                      for n in stack.notices(incident_id)))
+    (notice,) = [n for n in stack.notices(incident_id) if n["kind"] == "approval.expired"]
+    assert "nothing ran" in notice["text"]
+    final = stack.settled(running, incident_id, lambda i: True)
+    assert final["approval"]["state"] == "expired" and final["executions"] == []
+    assert stack.target.requests("/cache/payment-gateway/clear") == []

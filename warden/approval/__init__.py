@@ -11,6 +11,7 @@ from warden.approval._submit import (
     ApprovalState,
     Submitted,
     expire_if_due,
+    expire_overdue,
     submit,
     tally_for,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Submitted",
     "Tally",
     "expire_if_due",
+    "expire_overdue",
     "recheck",
     "refusal",
     "submit",

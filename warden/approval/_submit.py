@@ -13,14 +13,10 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
-from warden.domain import Approval, ApprovalChannel, Outcome, Verdict
+from warden.domain import Approval, ApprovalChannel, Outcome, Step, Verdict
 from warden.errors import ApprovalStateError, NotAllowed, UnknownIncident
 from warden.policy import Policy, decision_json
 from warden.store import ApprovalRow, IncidentRow, Store
-
-# Step names of the worker (warden/worker.py) this stage hands incidents to.
-_STEP_NOTIFY = "notify"
-_STEP_EXECUTE = "execute"
 
 
 class ApprovalState(StrEnum):
@@ -111,6 +107,23 @@ def expire_if_due(session: Session, row: IncidentRow, *, now: datetime) -> bool:
     return True
 
 
+def expire_overdue(session: Session, *, now: datetime) -> int:
+    """Expire every pending request past its TTL that nobody is looking at, and hand its
+    incident to the notify step: humans hear that nothing will run without anyone having
+    to open the request again. Returns how many expired."""
+    rows = session.execute(
+        select(IncidentRow).where(
+            IncidentRow.approval_state == ApprovalState.PENDING,
+            IncidentRow.approval_expires_at <= now,
+            IncidentRow.pending_step.is_(None),
+        ).with_for_update(skip_locked=True)
+    ).scalars().all()
+    for row in rows:
+        expire_if_due(session, row, now=now)
+        row.pending_step = Step.NOTIFY
+    return len(rows)
+
+
 def tally_for(session: Session, row: IncidentRow, *, policy: Policy) -> Tally:
     """The approvals given for the incident's current decision, counted by ``policy``."""
     tier = policy.tier_of(row.service)
@@ -137,7 +150,7 @@ def _not_waiting(row: IncidentRow) -> str | None:
     """Why incident ``row`` takes no verdict now, or None when a request is pending."""
     state = row.approval_state
     if state == ApprovalState.PENDING:
-        if row.pending_step not in (None, _STEP_NOTIFY):
+        if row.pending_step not in (None, Step.NOTIFY):
             return f"incident {row.id} is being processed ({row.pending_step}); try again"
         return None
     if state is None:
@@ -173,13 +186,13 @@ def _record(
     if decision.outcome is Outcome.BLOCKED:
         row.approval_state = ApprovalState.BLOCKED
         if row.pending_step is None:
-            row.pending_step = _STEP_NOTIFY
+            row.pending_step = Step.NOTIFY
     else:
         # needs_approval, for whatever reason, is exactly what these approvals grant.
         row.approval_state = ApprovalState.APPROVED
         if row.pending_step is None:
             # A notify step still due hands over to execute itself when it ends.
-            row.pending_step = _STEP_EXECUTE
+            row.pending_step = Step.EXECUTE
     audit.record(session, incident_id=row.id, actor="approval", kind="approval.quorum",
                  data={"approved_by": list(counted.approved_by), "needed": counted.needed,
                        "state": row.approval_state}, now=now)

@@ -1,5 +1,5 @@
 """Correlate: fold each alert into its incident (dedup, repeats, resolve, reopen)."""
 
-from warden.correlate.fold import STEP_TRIAGE, Folded, fold
+from warden.correlate.fold import Folded, fold
 
-__all__ = ["STEP_TRIAGE", "Folded", "fold"]
+__all__ = ["Folded", "fold"]

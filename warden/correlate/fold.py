@@ -11,11 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.domain import Alert, AlertStatus, IncidentStatus, Severity
+from warden.domain import Alert, AlertStatus, IncidentStatus, Severity, Step
 from warden.store.tables import AlertRow, IncidentRow
-
-# The worker's step names; correlate schedules triage, later stages schedule the rest.
-STEP_TRIAGE = "triage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +143,7 @@ def _open(
         first_seen=now,
         last_seen=now,
         resolved_at=now if status is IncidentStatus.RESOLVED else None,
-        pending_step=STEP_TRIAGE if status is IncidentStatus.OPEN else None,
+        pending_step=Step.TRIAGE if status is IncidentStatus.OPEN else None,
     )
     session.add(incident)
     session.flush()
@@ -170,7 +167,7 @@ def _escalate(session: Session, incident: IncidentRow, alert: Alert, now: dateti
     triaged_below = incident.triaged_at is not None and _severity_rank(
         incident.triaged_severity) < _severity_rank(new)
     if triaged_below and incident.pending_step is None:
-        incident.pending_step = STEP_TRIAGE
+        incident.pending_step = Step.TRIAGE
     audit.record(
         session, incident_id=incident.id, actor=f"source:{alert.source}",
         kind="incident.escalated", data={"from": old, "to": new, "retriage": triaged_below},
@@ -220,11 +217,15 @@ def _resolve_if_quiet(session: Session, incident: IncidentRow, now: datetime) ->
         return False
     incident.status = IncidentStatus.RESOLVED
     incident.resolved_at = now
-    if incident.pending_step == STEP_TRIAGE:
+    if incident.pending_step == Step.TRIAGE:
         # Nothing left to triage: the fault went away before a model was asked.
         incident.pending_step = None
     if incident.approval_state == "pending":
         incident.approval_state = "withdrawn"
+    if incident.pending_step is None:
+        # The incident closes with nothing left to do: its post-mortem is due now. A step
+        # still running writes it when it ends (execute/_flow.py ``when_done``).
+        incident.pending_step = Step.POSTMORTEM
     audit.record(
         session, incident_id=incident.id, actor="correlate", kind="incident.resolved",
         data={"alert_count": incident.alert_count}, now=now,

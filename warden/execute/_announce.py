@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.approval import ApprovalState, expire_if_due
 from warden.config import Settings
+from warden.domain import Step
 from warden.errors import ExecutorError
-from warden.execute._flow import STEP_EXECUTE, when_done
+from warden.execute._flow import when_done
 from warden.execute.executors.notify import NotifyExecutor
 from warden.execute.executors.slack import SlackNotifier, alert_excerpt
 from warden.execute.run import idempotency_key
@@ -91,7 +92,7 @@ def announce(worker: Worker, claim: Claim) -> None:
                                **outcome}, now=warden.clock())
         approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not _executed(
             session, row)
-        release(row, next_step=STEP_EXECUTE if approved_meanwhile else when_done(row, settings))
+        release(row, next_step=Step.EXECUTE if approved_meanwhile else when_done(row, settings))
 
 
 def _executed(session: Session, row: IncidentRow) -> bool:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from warden.config import Settings
-from warden.domain import IncidentStatus
+from warden.domain import IncidentStatus, Step
 from warden.store import IncidentRow
-from warden.worker import STEP_EXECUTE, STEP_NOTIFY, STEP_VERIFY
 
-STEP_POSTMORTEM = "postmortem"
-
-__all__ = ["STEP_EXECUTE", "STEP_NOTIFY", "STEP_POSTMORTEM", "STEP_VERIFY", "when_done"]
+__all__ = ["when_done"]
 
 
-def when_done(row: IncidentRow, settings: Settings) -> str | None:
+def when_done(row: IncidentRow, settings: Settings) -> Step | None:
     """The step after the last one: the post-mortem file, when the incident is already
     resolved and ``WARDEN_POSTMORTEM_DIR`` is set; otherwise none."""
     if row.status == IncidentStatus.RESOLVED and settings.postmortem_dir is not None:
-        return STEP_POSTMORTEM
+        return Step.POSTMORTEM
     return None

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.approval import ApprovalState, expire_if_due, recheck
 from warden.config import Settings
-from warden.domain import ExecutionStatus, Outcome
+from warden.domain import ExecutionStatus, Outcome, Step
 from warden.errors import ExecutorError
-from warden.execute._flow import STEP_NOTIFY, STEP_VERIFY, when_done
+from warden.execute._flow import when_done
 from warden.execute.executors import Executor, ExecutorResult, Job
 from warden.policy import ExecutorSpec, Policy, decision_json
 from warden.store import ExecutionRow, IncidentRow, incident_from_row
@@ -114,7 +114,7 @@ def _start(
     if existing is not None:
         if existing.status == ExecutionStatus.STARTED:
             _mark_unknown(session, existing, now=now)
-            release(row, next_step=STEP_NOTIFY)
+            release(row, next_step=Step.NOTIFY)
         else:
             release(row, next_step=when_done(row, settings))
         return None
@@ -141,7 +141,7 @@ def _start(
             row.approval_expires_at = now + timedelta(minutes=settings.approval_ttl_minutes)
         elif not automated:
             row.approval_state = ApprovalState.BLOCKED
-        release(row, next_step=STEP_NOTIFY)
+        release(row, next_step=Step.NOTIFY)
         return None
 
     action = decision.action
@@ -149,7 +149,7 @@ def _start(
     spec = action_spec.executor if action_spec is not None else None
     if spec is None:
         _skip(session, row, why=f"the policy names no executor for {action.name!r}", now=now)
-        release(row, next_step=STEP_NOTIFY)
+        release(row, next_step=Step.NOTIFY)
         return None
 
     dry_run = policy.mode == "dry_run"
@@ -222,9 +222,9 @@ def _finish(
     if row is None:
         return
     if status is ExecutionStatus.SUCCEEDED and verify is not None:
-        release(row, next_step=STEP_VERIFY)
+        release(row, next_step=Step.VERIFY)
     elif status in (ExecutionStatus.FAILED, ExecutionStatus.UNKNOWN):
-        release(row, next_step=STEP_NOTIFY)
+        release(row, next_step=Step.NOTIFY)
     else:
         release(row, next_step=when_done(row, worker.warden.settings))
 

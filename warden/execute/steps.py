@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from warden import audit
 from warden.audit.report import write_postmortem
+from warden.domain import Step
 from warden.execute._announce import announce
-from warden.execute._flow import STEP_EXECUTE, STEP_NOTIFY, STEP_POSTMORTEM, STEP_VERIFY
 from warden.execute.run import run
 from warden.store.claims import Claim, lock_owned, release
 from warden.verify import verify_step
@@ -42,8 +42,8 @@ def postmortem(worker: Worker, claim: Claim) -> None:
 
 
 STEPS: dict[str, Callable[[Worker, Claim], None]] = {
-    STEP_NOTIFY: announce,
-    STEP_EXECUTE: run,
-    STEP_VERIFY: verify_step,
-    STEP_POSTMORTEM: postmortem,
+    Step.NOTIFY: announce,
+    Step.EXECUTE: run,
+    Step.VERIFY: verify_step,
+    Step.POSTMORTEM: postmortem,
 }

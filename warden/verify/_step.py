@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.config import Settings
 from warden.correlate import fold
-from warden.domain import Action, Alert, AlertStatus, ExecutionStatus, Severity
-from warden.execute._flow import STEP_NOTIFY, when_done
+from warden.domain import Action, Alert, AlertStatus, ExecutionStatus, Severity, Step
+from warden.execute._flow import when_done
 from warden.policy import Policy, VerifySpec
 from warden.store import DeliveryRow, ExecutionRow, IncidentRow
 from warden.store.claims import Claim, lock_owned, release
@@ -84,7 +84,7 @@ def verify_step(worker: Worker, claim: Claim) -> None:
                      data={"execution_id": execution.id, "detail": result.detail,
                            "action": execution.action, "opened_incident_id": opened},
                      now=now)
-        release(row, next_step=STEP_NOTIFY)
+        release(row, next_step=Step.NOTIFY)
 
 
 def _verify_spec(policy: Policy, execution: ExecutionRow) -> VerifySpec | None:

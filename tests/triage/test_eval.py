@@ -237,6 +237,21 @@ def test_cli_openai_sums_cost_tokens_and_latency(tmp_path: Path, llm_server: Fak
     assert all("abc123secret" not in json.dumps(r.body) for r in llm_server.requests)
 
 
+def test_cli_json_stays_parseable_when_the_model_fails(
+        tmp_path: Path, llm_server: FakeLLMServer) -> None:
+    # Garbage from the model makes the provider log its fallback to rules; the log lines
+    # go to stderr so `warden eval --json | jq` still reads one JSON object.
+    llm_server.set_default("m1", Reply("this is not a proposal"))
+    path = write_jsonl(tmp_path / "set.jsonl", [record(id="a", category="latency")])
+    env = {"WARDEN_LLM_BASE_URL": llm_server.base_url, "WARDEN_LLM_API_KEY": "test-key",
+           "WARDEN_LLM_MODELS": "m1", "WARDEN_LLM_MAX_RETRIES": "0", "WARDEN_POLICY": None}
+    result = runner.invoke(app, ["eval", "--provider", "openai", str(path), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 1 and report["answered_by"] == {"rules": 1}
+    assert "fallback" in result.stderr or "malformed" in result.stderr
+
+
 def test_cli_openai_without_a_key_says_so(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "set.jsonl", [record()])
     result = runner.invoke(

@@ -90,9 +90,7 @@ def demo(
     import httpx
 
     from warden.cli._demo_standins import ScriptedModel, StandInTarget
-    from warden.config.logging import configure_logging
 
-    configure_logging("WARNING")
     target = StandInTarget()
     model = ScriptedModel({s.title: s.reply for s in SCRIPT}, fallback=_NO_ACTION)
     target.start()

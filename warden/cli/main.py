@@ -11,6 +11,17 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _quiet_logs() -> None:
+    """Every command logs to stderr, warnings and worse: stdout carries only what a command
+    prints (``warden eval --json`` is piped into other tools). ``serve`` and ``worker``
+    raise the level to ``WARDEN_LOG_LEVEL``."""
+    from warden.config.logging import configure_logging
+
+    configure_logging("WARNING")
+
+
 # Each command group registers itself here; modules import their heavy dependencies
 # inside the commands so `warden policy check` starts fast.
 from warden.cli.serve import serve, worker  # noqa: E402

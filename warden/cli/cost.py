@@ -16,12 +16,13 @@ def cost(
     from rich.console import Console
     from rich.table import Table
 
-    from warden.cli.ops import _warden
-    from warden.web.console._cost_view import cost_page
+    from warden.cli.ops import load_warden
+    from warden.store.queries import spend_report
 
-    warden = _warden()
+    warden = load_warden()
     try:
-        page = cost_page(warden)
+        with warden.store.session() as session:
+            page = spend_report(session, warden.settings, warden.clock())
     finally:
         warden.store.dispose()
     if as_json:

@@ -32,7 +32,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _warden(policy: Path | None = None) -> Warden:
+def load_warden(policy: Path | None = None) -> Warden:
     """The store and policy ``warden serve`` would use (migrated, no worker started)."""
     from warden.app import Warden
     from warden.config import Settings
@@ -55,7 +55,7 @@ def _verdict(incident_id: int, user: str, verdict: Verdict, reason: str,
     from warden.domain import ApprovalChannel
     from warden.errors import ApprovalError
 
-    warden = _warden(policy)
+    warden = load_warden(policy)
     try:
         done = approval.submit(warden.store, incident_id=incident_id, user=user,
                                verdict=verdict, reason=reason, channel=ApprovalChannel.CLI,
@@ -115,7 +115,7 @@ def unfreeze(
     from warden.errors import NotAllowed
     from warden.verify import unfreeze as lift
 
-    warden = _warden(policy)
+    warden = load_warden(policy)
     try:
         with warden.store.session() as session:
             lifted = lift(session, service=service, user=as_user,
@@ -135,7 +135,7 @@ def audit_verify() -> None:
     """Check the whole hash chain; name the first event that does not verify."""
     from warden import audit
 
-    warden = _warden()
+    warden = load_warden()
     try:
         with warden.store.session() as session:
             result = audit.verify(session)
@@ -151,7 +151,7 @@ def report(incident_id: Annotated[int, typer.Argument(help="The incident id.")])
     """Print the incident's post-mortem (Markdown) to stdout."""
     from warden.audit.report import render_report
 
-    warden = _warden()
+    warden = load_warden()
     try:
         with warden.store.session() as session:
             text = render_report(session, incident_id, policy=warden.policy.current)
@@ -176,7 +176,7 @@ def incidents(
 
     if status not in (None, "open", "resolved"):
         _fail("--status is open or resolved", 2)
-    warden = _warden()
+    warden = load_warden()
     try:
         with warden.store.session() as session:
             page = list_incidents(session, status=status, service=service, limit=limit)

@@ -180,6 +180,10 @@ class ExecutionRow(Base):
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+# ``LedgerRow.outcome`` of a call taken against the limits but not yet answered.
+LEDGER_RESERVED = "reserved"
+
+
 class LedgerRow(Base):
     """One model call, successful or not: the cost ledger and the model-call rate limit."""
 

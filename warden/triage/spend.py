@@ -14,10 +14,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from warden.config import Settings
-from warden.store.tables import LedgerRow
+from warden.store.tables import LEDGER_RESERVED, LedgerRow
 
 _LEDGER_LOCK_ID = 0x57A7DE13
-RESERVED = "reserved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ def reserve(
     if why is not None:
         return why
     row = LedgerRow(incident_id=incident_id, service=service, provider=provider, model=model,
-                    outcome=RESERVED, at=now)
+                    outcome=LEDGER_RESERVED, at=now)
     session.add(row)
     session.flush()
     return row

@@ -87,6 +87,14 @@ CATEGORIES = [
     ("Clock skew", "NTP offset above 500ms", "unknown"),
     ("Job failed", "nightly-backup CronJob failed", "unknown"),
     ("Something odd", "", "unknown"),
+    # Phrase families beyond the plain keywords.
+    ("Gateway API slowing down", "mean request time keeps rising", "latency"),
+    ("Worker not connected to the broker", "the worker cannot connect to amqp", "connectivity"),
+    ("Cache replicas flapping", "replicas lose connection to the primary", "connectivity"),
+    ("Queue cluster partitioned", "a network partition split the cluster", "connectivity"),
+    ("Search cluster missing storage node", "one of three storage nodes is gone", "connectivity"),
+    ("Broker unready", "broker-2 has been unready for 10 minutes", "connectivity"),
+    ("Index replica not running", "the replica on db-2 is not running", "connectivity"),
 ]
 
 

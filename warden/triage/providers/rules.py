@@ -70,31 +70,37 @@ SIGNALS: tuple[Signal, ...] = (
     ),
     *_signals(
         _CONN,
-        (r"\bdown\b", 3),
+        (r"(?<!slowing )(?<!slows )(?<!slow )\bdown\b", 3),
         (r"\bunreachable\b|\bnot reachable\b|\bcannot (be )?reach|\bout of service\b", 3),
         (r"\b(is |are |has |have )?disappeared\b", 3),
         (r"\boffline\b|\bdisconnect(ed|ion|s)?\b", 3),
         (
             r"\bconnection (errors?|failures?|failed|issues?|timeouts?|lost|reset|refused|drops?)"
-            r"|\b(failed|failing|unable) to connect\b|\brefused connection",
+            r"|\b(failed|failing|unable) to connect\b|\brefused connection"
+            r"|\b(not|cannot|can't|can not) (be )?connect(ed)?\b"
+            r"|\b(lose|loses|losing|lost) (the |their |its )?connections?\b",
             3,
         ),
         (r"\bno (elected |active )?leader\b|\bmissing leader\b|\bleader(less| lost)\b", 3),
         (
             r"\b(targets?|jobs?|nodes?|endpoints?|instances?|members?|peers?|exporters?|hosts?)"
             r" (is |are )?(missing|absent)\b"
-            r"|\bmissing (targets?|jobs?|nodes?|members?|peers?|instances?|endpoints?|master)\b",
+            r"|\bmissing ([\w-]+ )?(targets?|jobs?|nodes?|members?|peers?|instances?|endpoints?"
+            r"|master)\b|\bno targets?\b",
             3,
         ),
         (r"\bno\b[\w\s/-]{0,30}\b(alive|online|healthy upstream|reachable|connected)\b", 3),
         (r"\bdns\b|\bservfail\b|\bnxdomain\b|\bname resolution\b", 3),
         (
             r"\breplication (link )?(broken|lost|stopped|down)\b|\bbroken replication\b"
-            r"|\blost (a |its )?(slave|replica|master|primary)\b",
+            r"|\blost (a |its )?(slave|replica|master|primary)\b"
+            r"|\b(slave|replica|replication)\b[\w ]{0,20}\bnot running\b",
             3,
         ),
         (r"\bnetwork(ing)?\b", 2),
         (r"\bunavailable\b|\bnot (live|alive|responding|ready|active|available|accepting)\b", 2),
+        # Fewer live members than wanted, or members cut off from each other.
+        (r"\bunready\b|\blive nodes?\b|\b(cluster|network) partition(ed|s)?\b|\bpartitioned\b", 2),
         (r"\bheartbeats?\b|\bcommunicat(e|ion|ing)\b", 2),
         (r"\bpackets?\b|\bpacket loss\b", 2),
         (r"\binterfaces?\b|\bbond(ing)?\b|\blink (down|flapping)\b", 2),

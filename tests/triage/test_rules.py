@@ -95,6 +95,13 @@ CATEGORIES = [
     ("Search cluster missing storage node", "one of three storage nodes is gone", "connectivity"),
     ("Broker unready", "broker-2 has been unready for 10 minutes", "connectivity"),
     ("Index replica not running", "the replica on db-2 is not running", "connectivity"),
+    ("Ingest workers blocked tasks", "12 ingest tasks are blocked", "resource_exhaustion"),
+    ("Log volume low space", "log volume storage is low", "resource_exhaustion"),
+    ("Proxy near its ceiling", "85% of the limit in use", "resource_exhaustion"),
+    ("Autoscaler at ceiling", "the maximum number of replicas has been hit", "resource_exhaustion"),
+    ("Uplink throughput high", "eth1 is sending too much data", "resource_exhaustion"),
+    ("Uplink interface saturated", "the network interface is overloaded", "resource_exhaustion"),
+    ("Broker holds too many unacked messages", "", "resource_exhaustion"),
 ]
 
 

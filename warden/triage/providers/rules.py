@@ -124,13 +124,29 @@ SIGNALS: tuple[Signal, ...] = (
         (r"\bquotas?\b|\brate.?limit(s|ed|ing)?\b", 3),
         (r"\bexhaust(ed|ion|ing)?\b|\bsaturat(ed|ion|ing)\b|\boverload(ed)?\b", 3),
         (
-            r"\b(max|maximum)\b[\w\s-]{0,20}\breached\b|\breach(ed|ing)? (the |its )?"
-            r"(max|maximum|limit)|\b(reaching|approaching|exceeded|over) (the |its )?"
-            r"([\w-]+ ){0,2}limits?\b",
+            r"\b(max|maximum)\b[\w\s-]{0,40}\b(reached|hit)\b|\breach(ed|ing)? (the |its )?"
+            r"(max|maximum|limit)|\b(reaching|approaching|exceed(s|ed|ing)?|over) (the |its )?"
+            r"([\w-]+ ){0,2}limits?\b|\b\d+ ?% of (the |its )?([\w-]+ )?(limit|max(imum)?)\b"
+            r"|\b(sessions?|connections?|threads?|workers?|clients?|process(es)?) limits?\b",
             2,
         ),
+        (r"\blow (on )?(free |disk |storage )?(space|storage|memory|heap)\b|\b(space|storage) is low\b", 3),
         (r"\bcapacity\b|\butili[sz](ation|ed)\b|\busage\b|\bbackpressure\b", 2),
         (r"\bbacklog\b|\bbacking up\b|\bpiling up\b|\bbacked up\b", 3),
+        # Work that waits for a free worker: blocked tasks, blocked evaluations.
+        (
+            r"\bblocked (tasks|jobs|evaluations?|operations|requests in queue)\b"
+            r"|\b(tasks|jobs|evaluations) (are |is )?blocked\b",
+            2,
+        ),
+        (r"\bthroughput\b", 2),
+        (r"\btoo much (data|traffic)\b|\btoo many ([\w-]+ )?(messages|items|tasks|jobs)\b", 2),
+        # Traffic filling a network path: a capacity problem, whatever "network" suggests.
+        (
+            r"\b(network|interface|link)s? (throughput|saturat(ed|ion)|overload(ed)?"
+            r"|utili[sz]ation|bandwidth)\b",
+            2,
+        ),
         (r"\bconsumer (group )?lag\b|\blag\b[^.]{0,40}\bmessages\b|\boffset lag\b", 3),
         (r"\bqueue(s|d)?\b|\bqueuing\b|\bqueueing\b", 2),
         (

@@ -102,6 +102,9 @@ CATEGORIES = [
     ("Uplink throughput high", "eth1 is sending too much data", "resource_exhaustion"),
     ("Uplink interface saturated", "the network interface is overloaded", "resource_exhaustion"),
     ("Broker holds too many unacked messages", "", "resource_exhaustion"),
+    ("Object storage exceptions", "the store keeps throwing exceptions", "unknown"),
+    ("DNS resolver panics", "the resolver panicked 3 times", "unknown"),
+    ("Journal writes stalling", "log writes stall behind fsync", "latency"),
 ]
 
 

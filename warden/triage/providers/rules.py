@@ -61,6 +61,7 @@ SIGNALS: tuple[Signal, ...] = (
         (r"\bp(50|75|90|95|99|999)\b|\bpercentile\b|\bquantile\b", 1.5),
         (r"\blag(s|ging|ged)?\b", 2),
         (r"\bdelay(s|ed)?\b", 2),
+        (r"\bstall(s|ed|ing)?\b|\bwaits\b", 2),
         (r"\btime(d|s)? ?outs?\b|\btiming out\b", 2),
         (r"\bdurations?\b", 2),
         (r"\b(took|taking|take|takes) (more|longer) than\b|\blonger than\b", 2),
@@ -168,16 +169,18 @@ SIGNALS: tuple[Signal, ...] = (
     *_signals(
         _UNK,
         (r"\b[45]xx\b|\bhttp [45]\d\d\b", 3),
-        (r"\berrors?\b|\berror rate\b", 1.5),
+        (r"\berrors?\b|\berror rate\b|\bexceptions?\b", 1.5),
         (r"\bfail(ed|s|ure|ures|ing)?\b", 1.5),
         (r"\bconfig(uration|s)?\b|\breload(s|ed|ing)?\b", 2),
-        (r"\brestart(s|ed|ing)?\b|\bcrash(ed|es|ing)?\b|\bdied\b|\bpanic(s|ked)?\b", 2),
+        (r"\brestart(s|ed|ing)?\b|\bcrash(ed|es|ing)?\b|\bdied\b", 2),
+        # A panic is the program's own failure, whatever the component is named after.
+        (r"\bpanic(s|ked)?\b", 3),
         (r"\bnot running\b", 1.5),
         (r"\bdeadlock(s|ed)?\b|\block contention\b|\bcorrupt(ed|ion)?\b|\bdata loss\b", 3),
         (
             r"\bhardware\b|\btemperature\b|\bovertemperature\b|\bthermal\b|\bfans?\b|\bcooling\b"
             r"|\bvoltage\b|\bbattery\b|\bups\b|\bpsu\b|\bsmart\b|\bipmi\b|\bedac\b|\becc\b"
-            r"|\buncorrectable\b|\bsectors?\b|\bcurrent sensor\b",
+            r"|\buncorrectable\b|\bsectors?\b|\bcurrent sensor\b|\braid\b",
             3,
         ),
         (r"\bclock\b|\bntp\b|\bskew\b", 3),

@@ -143,6 +143,7 @@ def test_speculation_weighs_less_than_statement() -> None:
         ("CPU underutilized", "CPU load below 20% for a week, consider downsizing", Severity.LOW),
         ("Replica unreachable", "replica-2 cannot be reached", Severity.CRITICAL),
         ("Network bond degraded", "bond0 on host-1 runs on one link", Severity.HIGH),
+        ("gRPC calls slowing down", "p99 of gRPC calls keeps rising", Severity.MEDIUM),
     ],
 )
 def test_severity_is_inferred(title: str, description: str, expected: Severity) -> None:

@@ -51,6 +51,9 @@ def _signals(category: str, *rules: tuple[str, float]) -> tuple[Signal, ...]:
     return tuple(Signal(category, re.compile(p), w) for p, w in rules)
 
 
+# Something out of service, but not something "slowing down".
+_DOWN = r"(?<!slowing )(?<!slows )(?<!slow )\bdown\b"
+
 # Patterns run on lower-cased text with CamelCase alert names split into words.
 SIGNALS: tuple[Signal, ...] = (
     *_signals(
@@ -71,7 +74,7 @@ SIGNALS: tuple[Signal, ...] = (
     ),
     *_signals(
         _CONN,
-        (r"(?<!slowing )(?<!slows )(?<!slow )\bdown\b", 3),
+        (_DOWN, 3),
         (r"\bunreachable\b|\bnot reachable\b|\bcannot (be )?reach|\bout of service\b", 3),
         (r"\b(is |are |has |have )?disappeared\b", 3),
         (r"\boffline\b|\bdisconnect(ed|ion|s)?\b", 3),
@@ -201,7 +204,11 @@ _SEVERITY_SIGNALS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
     for p, d in (
         (r"\bcritical(ly)?\b|\bemergency\b|\bfatal\b|\bsevere(ly)?\b|\bimmediate(ly)?\b", 2),
         (r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b", 2),
-        (r"\bdown\b|\bno (elected |active )?leader\b|\bcrash(ed)?\b|\bdied\b", 1),
+        (
+            _DOWN + r"|\bno (elected |active )?leader\b"
+            r"|\bcrash(ed)?\b|\bdied\b",
+            1,
+        ),
         (r"\bmissing\b|\bdisappeared\b", 1),
         (r"\bunavailable\b|\bcannot\b|\bunable to\b|\bno\b[\w\s]{0,20}\b(alive|online)\b", 1),
         (r"\b[45]xx\b|\bhttp [45]\d\d\b|\bstopped\b|\bnot ingesting\b|\bhas not\b", 1),

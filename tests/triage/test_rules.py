@@ -144,6 +144,8 @@ def test_speculation_weighs_less_than_statement() -> None:
         ("Replica unreachable", "replica-2 cannot be reached", Severity.CRITICAL),
         ("Network bond degraded", "bond0 on host-1 runs on one link", Severity.HIGH),
         ("gRPC calls slowing down", "p99 of gRPC calls keeps rising", Severity.MEDIUM),
+        ("High HTTP 5xx rate", "8% of responses are 5xx", Severity.HIGH),
+        ("Uplink highly saturated", "link at 97% of its bandwidth", Severity.HIGH),
     ],
 )
 def test_severity_is_inferred(title: str, description: str, expected: Severity) -> None:

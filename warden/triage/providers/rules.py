@@ -134,7 +134,11 @@ SIGNALS: tuple[Signal, ...] = (
             r"|\b(sessions?|connections?|threads?|workers?|clients?|process(es)?) limits?\b",
             2,
         ),
-        (r"\blow (on )?(free |disk |storage )?(space|storage|memory|heap)\b|\b(space|storage) is low\b", 3),
+        (
+            r"\blow (on )?(free |disk |storage )?(space|storage|memory|heap)\b"
+            r"|\b(space|storage) is low\b",
+            3,
+        ),
         (r"\bcapacity\b|\butili[sz](ation|ed)\b|\busage\b|\bbackpressure\b", 2),
         (r"\bbacklog\b|\bbacking up\b|\bpiling up\b|\bbacked up\b", 3),
         # Work that waits for a free worker: blocked tasks, blocked evaluations.
@@ -204,14 +208,14 @@ _SEVERITY_SIGNALS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
     for p, d in (
         (r"\bcritical(ly)?\b|\bemergency\b|\bfatal\b|\bsevere(ly)?\b|\bimmediate(ly)?\b", 2),
         (r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b", 2),
-        (
-            _DOWN + r"|\bno (elected |active )?leader\b"
-            r"|\bcrash(ed)?\b|\bdied\b",
-            1,
-        ),
+        (_DOWN + r"|\bno (elected |active )?leader\b|\bcrash(ed)?\b|\bdied\b", 1),
         (r"\bmissing\b|\bdisappeared\b", 1),
         (r"\bunavailable\b|\bcannot\b|\bunable to\b|\bno\b[\w\s]{0,20}\b(alive|online)\b", 1),
-        (r"\b[45]xx\b|\bhttp [45]\d\d\b|\bstopped\b|\bnot ingesting\b|\bhas not\b", 1),
+        # HTTP error rates are what users see: critical even when only "high".
+        (r"\b[45]xx\b|\bhttp [45]\d\d\b", 2),
+        (r"\bstopped\b|\bnot ingesting\b|\bhas not\b", 1),
+        # "very high" undoes what a plain "high" takes off; "highly", "very slow" escalate.
+        (r"\bvery (high|large|slow)\b|\bhighly\b", 1),
         (r"\bwarning\b|\bapproaching\b|\bnearly\b|\bgrowing\b|\bunusual\b|\bpotential(ly)?\b", -1),
         (r"\bmay\b|\bmight\b|\bhigh\b|\btoo many\b", -1),
     )

@@ -146,6 +146,10 @@ def test_speculation_weighs_less_than_statement() -> None:
         ("gRPC calls slowing down", "p99 of gRPC calls keeps rising", Severity.MEDIUM),
         ("High HTTP 5xx rate", "8% of responses are 5xx", Severity.HIGH),
         ("Uplink highly saturated", "link at 97% of its bandwidth", Severity.HIGH),
+        ("Signing key revoked", "the signing key was revoked an hour ago", Severity.CRITICAL),
+        ("Search cluster red", "cluster health went red", Severity.CRITICAL),
+        ("Database split brain", "two nodes accept writes as primary", Severity.CRITICAL),
+        ("Index shards unassigned", "12 shards are unassigned", Severity.HIGH),
     ],
 )
 def test_severity_is_inferred(title: str, description: str, expected: Severity) -> None:

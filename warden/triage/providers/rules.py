@@ -208,12 +208,19 @@ _SEVERITY_SIGNALS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
     for p, d in (
         (r"\bcritical(ly)?\b|\bemergency\b|\bfatal\b|\bsevere(ly)?\b|\bimmediate(ly)?\b", 2),
         (r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b", 2),
+        # States that are broken outright, not degraded: an expired or revoked credential, a
+        # sealed vault, a red cluster, a panicking process, two primaries.
+        (r"\bexpired\b|\brevoked\b|\bsealed\b|\bred\b|\bpanic(s|ked)?\b", 2),
+        (r"\bsplit.?brain\b|\btoo many (masters|leaders|primar(y|ies))\b", 2),
         (_DOWN + r"|\bno (elected |active )?leader\b|\bcrash(ed)?\b|\bdied\b", 1),
         (r"\bmissing\b|\bdisappeared\b", 1),
         (r"\bunavailable\b|\bcannot\b|\bunable to\b|\bno\b[\w\s]{0,20}\b(alive|online)\b", 1),
         # HTTP error rates are what users see: critical even when only "high".
         (r"\b[45]xx\b|\bhttp [45]\d\d\b", 2),
         (r"\bstopped\b|\bnot ingesting\b|\bhas not\b", 1),
+        # Data not fully placed (unassigned shards, incomplete groups), work wedged, a node
+        # under a pressure condition.
+        (r"\bunassigned\b|\bincomplete\b|\bstuck\b|\bpressure\b", 1),
         # "very high" undoes what a plain "high" takes off; "highly", "very slow" escalate.
         (r"\bvery (high|large|slow)\b|\bhighly\b", 1),
         (r"\bwarning\b|\bapproaching\b|\bnearly\b|\bgrowing\b|\bunusual\b|\bpotential(ly)?\b", -1),

@@ -105,6 +105,7 @@ CATEGORIES = [
     ("Object storage exceptions", "the store keeps throwing exceptions", "unknown"),
     ("DNS resolver panics", "the resolver panicked 3 times", "unknown"),
     ("Journal writes stalling", "log writes stall behind fsync", "latency"),
+    ("Member in recovery", "the member has been recovering for longer than 20 minutes", "unknown"),
 ]
 
 

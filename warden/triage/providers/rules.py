@@ -67,7 +67,8 @@ SIGNALS: tuple[Signal, ...] = (
         (r"\bstall(s|ed|ing)?\b|\bwaits\b", 2),
         (r"\btime(d|s)? ?outs?\b|\btiming out\b", 2),
         (r"\bdurations?\b", 2),
-        (r"\b(took|taking|take|takes) (more|longer) than\b|\blonger than\b", 2),
+        # "... for longer than 15 minutes" says how long a state lasted, not that work is slow.
+        (r"\b(took|taking|take|takes) (more|longer) than\b|(?<!for )\blonger than\b", 2),
         (r"\bin time\b|\bto be picked up\b", 1),
         (r"\bspeed\b|\bround.?trip\b|\brtt\b|\bjitter\b", 1.5),
         (r"\bperformance degradation\b|\bdegraded performance\b|\bsluggish\b", 1.5),

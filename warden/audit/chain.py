@@ -45,6 +45,9 @@ def event_hash(
 
 
 _INSERT_EVENT = insert(AuditRow)
+# Built once (building a statement costs more than running it). Events are only ever
+# inserted by ``record``, with Core, so reading the last one needs no ORM autoflush.
+_LAST_HASH = select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
 
 
 def record(
@@ -59,12 +62,11 @@ def record(
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
     stored = json.loads(json.dumps(dict(data), default=str))
-    prev = session.execute(
-        select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
-    ).scalar_one_or_none() or GENESIS
+    connection = session.connection()
+    prev = connection.execute(_LAST_HASH).scalar_one_or_none() or GENESIS
     digest = event_hash(prev, incident_id=incident_id, at=now, actor=actor, kind=kind,
                         data=stored)
-    session.connection().execute(_INSERT_EVENT, {
+    connection.execute(_INSERT_EVENT, {
         "incident_id": incident_id, "at": now, "actor": actor, "kind": kind, "data": stored,
         "prev_hash": prev, "hash": digest,
     })

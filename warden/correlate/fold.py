@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,11 +60,17 @@ def fold(session: Session, alert: Alert, *, delivery_id: int, now: datetime) -> 
             return _fold_new(session, alert, delivery_id=delivery_id, now=now)
 
 
+# The hot path's statements are built once: building and cache-keying a statement costs
+# more than running it. Alerts are only ever inserted with Core statements, so these
+# Core reads of alerts need no ORM autoflush.
+_FIND_DUPLICATE = select(AlertRow.id, AlertRow.incident_id).where(
+    AlertRow.source == bindparam("source"), AlertRow.dedup_key == bindparam("dedup_key")
+)
+
+
 def _find_duplicate(session: Session, alert: Alert) -> Folded | None:
-    row = session.execute(
-        select(AlertRow.id, AlertRow.incident_id).where(
-            AlertRow.source == alert.source, AlertRow.dedup_key == alert.dedup_key
-        )
+    row = session.connection().execute(
+        _FIND_DUPLICATE, {"source": alert.source, "dedup_key": alert.dedup_key}
     ).first()
     return Folded(row.id, row.incident_id, duplicate=True) if row else None
 
@@ -90,21 +96,26 @@ def _refire_identity(session: Session, alert: Alert, seen: Folded) -> Alert:
     return replace(alert, dedup_key=refire)
 
 
+_OPEN_INCIDENT_ID = select(IncidentRow.id).where(
+    IncidentRow.key == bindparam("key"), IncidentRow.status == IncidentStatus.OPEN
+).with_for_update()
+
+
 def _open_incident(session: Session, key: str) -> IncidentRow | None:
-    return session.execute(
-        select(IncidentRow).where(
-            IncidentRow.key == key, IncidentRow.status == IncidentStatus.OPEN
-        ).with_for_update()
-    ).scalar_one_or_none()
+    # Asked with Core (an ORM query costs several times more, and most keys have no open
+    # incident), so flush first what the ORM would have: an incident resolved earlier in
+    # this transaction must not be found open.
+    session.flush()
+    incident_id = session.connection().execute(_OPEN_INCIDENT_ID, {"key": key}).scalar()
+    return None if incident_id is None else session.get(IncidentRow, incident_id)
 
 
 def _fold_new(session: Session, alert: Alert, *, delivery_id: int, now: datetime) -> Folded:
     incident = _open_incident(session, alert.incident_key)
-    opened = resolved = False
     if incident is None and alert.status is AlertStatus.FIRING:
-        incident = _open(session, alert, now)
-        opened = True
-    elif incident is None:
+        return _fold_opening(session, alert, delivery_id=delivery_id, now=now)
+    resolved = False
+    if incident is None:
         # A resolve for nothing open: keep it with the latest incident of that key, or
         # record that it happened (a resolved incident with nothing to triage).
         incident = session.execute(
@@ -112,8 +123,8 @@ def _fold_new(session: Session, alert: Alert, *, delivery_id: int, now: datetime
             .order_by(IncidentRow.id.desc()).limit(1)
         ).scalar_one_or_none()
         if incident is None:
-            incident = _open(session, alert, now, status=IncidentStatus.RESOLVED)
-            opened = True
+            return _fold_opening(session, alert, delivery_id=delivery_id, now=now,
+                                 status=IncidentStatus.RESOLVED)
     else:
         incident.alert_count += 1
         incident.last_seen = max(incident.last_seen, now)
@@ -124,36 +135,49 @@ def _fold_new(session: Session, alert: Alert, *, delivery_id: int, now: datetime
                           now=now)
     if alert.status is AlertStatus.RESOLVED and incident.status == IncidentStatus.OPEN:
         resolved = _resolve_if_quiet(session, incident, now)
-    return Folded(alert_id, incident.id, duplicate=False, opened=opened, resolved=resolved)
+    return Folded(alert_id, incident.id, duplicate=False, resolved=resolved)
 
 
-def _open(
-    session: Session, alert: Alert, now: datetime, status: IncidentStatus = IncidentStatus.OPEN
-) -> IncidentRow:
-    incident = IncidentRow(
-        key=alert.incident_key,
-        source=alert.source,
-        service=alert.service,
-        title=alert.title,
-        description=alert.description,
-        severity=alert.severity.value if alert.severity else None,
-        labels=dict(alert.labels),
-        status=status.value,
-        alert_count=1,
-        first_seen=now,
-        last_seen=now,
-        resolved_at=now if status is IncidentStatus.RESOLVED else None,
-        pending_step=Step.TRIAGE if status is IncidentStatus.OPEN else None,
-    )
-    session.add(incident)
-    session.flush()
+def _fold_opening(
+    session: Session, alert: Alert, *, delivery_id: int, now: datetime,
+    status: IncidentStatus = IncidentStatus.OPEN,
+) -> Folded:
+    """The alert opens an incident of its own (the first of its key, or a stray resolve)."""
+    incident_id = _open(session, alert, now, status)
+    alert_id = _add_alert(session, alert, incident_id=incident_id, delivery_id=delivery_id,
+                          now=now)
+    return Folded(alert_id, incident_id, duplicate=False, opened=True)
+
+
+_INSERT_INCIDENT = insert(IncidentRow).returning(IncidentRow.id)
+
+
+def _open(session: Session, alert: Alert, now: datetime, status: IncidentStatus) -> int:
+    # A Core INSERT, not an ORM object: every new incident takes this path, and nothing
+    # in this transaction needs the object (a later alert of the key loads it by query).
+    severity = alert.severity.value if alert.severity else None
+    incident_id = int(session.connection().execute(_INSERT_INCIDENT, {
+        "key": alert.incident_key,
+        "source": alert.source,
+        "service": alert.service,
+        "title": alert.title,
+        "description": alert.description,
+        "severity": severity,
+        "labels": dict(alert.labels),
+        "status": status.value,
+        "alert_count": 1,
+        "first_seen": now,
+        "last_seen": now,
+        "resolved_at": now if status is IncidentStatus.RESOLVED else None,
+        "pending_step": Step.TRIAGE if status is IncidentStatus.OPEN else None,
+    }).scalar_one())
     audit.record(
-        session, incident_id=incident.id, actor=f"source:{alert.source}", kind="incident.opened",
+        session, incident_id=incident_id, actor=f"source:{alert.source}", kind="incident.opened",
         data={"key": alert.incident_key, "service": alert.service, "title": alert.title,
-              "severity": incident.severity, "status": status.value},
+              "severity": severity, "status": status.value},
         now=now,
     )
-    return incident
+    return incident_id
 
 
 def _escalate(session: Session, incident: IncidentRow, alert: Alert, now: datetime) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from warden.correlate import Folded
 from warden.errors import OverloadedError, WardenError
-from warden.ingest.accept import Parsed, pending_work, store_parsed
+from warden.ingest.accept import Parsed, pending_work, store_many, store_parsed
 from warden.store import Store
 
 log = structlog.get_logger("warden.ingest")
@@ -118,7 +118,7 @@ class IngestWriter:
         for attempt in range(_RETRIES):
             try:
                 with self._store.session() as session:
-                    results = [store_parsed(session, job.parsed) for job in batch]
+                    results = list(store_many(session, [job.parsed for job in batch]))
                 break
             except OperationalError as exc:
                 if not _retryable(exc) or attempt == _RETRIES - 1:

@@ -63,13 +63,38 @@ def record(
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
     stored = json.loads(json.dumps(dict(data), default=str))
     connection = session.connection()
-    prev = connection.execute(_LAST_HASH).scalar_one_or_none() or GENESIS
+    # The innermost transaction (a savepoint, else the whole one) the event is written in.
+    transaction = connection.get_nested_transaction() or connection.get_transaction()
+    prev = _head_written_in(session, transaction)
+    if prev is None:
+        prev = connection.execute(_LAST_HASH).scalar_one_or_none() or GENESIS
     digest = event_hash(prev, incident_id=incident_id, at=now, actor=actor, kind=kind,
                         data=stored)
     connection.execute(_INSERT_EVENT, {
         "incident_id": incident_id, "at": now, "actor": actor, "kind": kind, "data": stored,
         "prev_hash": prev, "hash": digest,
     })
+    session.info[_HEAD_KEY] = (transaction, digest)
+    return digest
+
+
+_HEAD_KEY = "warden.audit.head"
+
+
+def _head_written_in(session: Session, transaction: object) -> str | None:
+    """The hash of the event this session wrote last, if it was written in ``transaction``
+    and that is still the innermost one; else None (ask the database).
+
+    Saves a query per event when a transaction writes several (an ingest batch). Sound
+    because the transaction holds the append lock from its first event on (SQLite's write
+    lock, PostgreSQL's advisory lock), so no one else has appended since; a savepoint that
+    was rolled back or released is no longer the innermost transaction, so an event written
+    in it is never taken for the head.
+    """
+    written = session.info.get(_HEAD_KEY)
+    if written is None or written[0] is not transaction:
+        return None
+    digest: str = written[1]
     return digest
 
 

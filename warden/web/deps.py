@@ -12,25 +12,20 @@ if TYPE_CHECKING:
     from warden.app import Warden
 
 
-def _warden_of(request: Request) -> Warden:
-    warden: Warden = request.app.state.warden
-    return warden
-
-
 # Dependencies are ``async def`` although they never wait: FastAPI runs a plain ``def``
 # dependency in its thread pool, a thread hop per request for an attribute lookup.
 async def _warden(request: Request) -> Warden:
-    return _warden_of(request)
+    warden: Warden = request.app.state.warden
+    return warden
 
 
 WardenDep = Annotated["Warden", Depends(_warden)]
 
 
 async def _approver(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    warden: WardenDep, authorization: Annotated[str | None, Header()] = None
 ) -> str:
     """The user a bearer token belongs to (``WARDEN_API_TOKENS``); 401 otherwise."""
-    warden = _warden_of(request)
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("send Authorization: Bearer TOKEN")

@@ -157,6 +157,18 @@ def test_github_other_events_and_states_are_acknowledged_and_ignored(
     assert stored(sqlite_url) == (0, 0)
 
 
+def test_github_form_encoded_deliveries_are_refused(warden_server: Any, sqlite_url: str) -> None:
+    """GitHub's default content type is form-encoded: the webhook's first ping says so."""
+    running: RunningWarden = warden_server(worker_enabled=False)
+    body = b"payload=%7B%22zen%22%3A%22Keep+it+logically+awesome.%22%7D"
+    with running.client() as client:
+        answer = client.post("/v1/changes/github", content=body,
+                             headers={**github_headers(body, event="ping"),
+                                      "content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 400 and "malformed JSON" in answer.json()["detail"]
+    assert stored(sqlite_url) == (0, 0)
+
+
 def _redeliveries() -> list[tuple[str, bytes]]:
     pagerduty = json.loads(sample("pagerduty-change.json"))
     del pagerduty["payload"]["timestamp"]  # identified by its content alone

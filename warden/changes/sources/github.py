@@ -5,7 +5,8 @@
   set; it is checked before anything else, ignored events included.
 - ``X-GitHub-Event`` other than ``deployment_status`` (``ping`` when the webhook is
   created, any event ticked by mistake), and states other than ``success`` (``pending``,
-  ``in_progress``, ``failure``...), are acknowledged and ignored.
+  ``in_progress``, ``failure``...), are acknowledged and ignored; their body must still be
+  a JSON object (the webhook's content type ``application/json``).
 - service: ``deployment.payload.service``, else ``repository.name``; version:
   ``deployment.payload.version``, else ``deployment.ref``; at:
   ``deployment_status.created_at``; author: the status's creator, else the sender; link:
@@ -52,10 +53,12 @@ class GitHubChangeAdapter:
         headers = {name.lower(): value for name, value in delivery.headers.items()}
         if self._secret is not None:
             check_signature(headers.get(SIGNATURE_HEADER.lower()), delivery.body, self._secret)
+        # Decoded before the event is looked at: a webhook left on GitHub's default
+        # form-encoded content type fails its first ping, not silently every delivery.
+        top = as_object(decode_json(delivery.body), "$")
         event = headers.get(EVENT_HEADER.lower(), "").strip()
         if event != "deployment_status":
             return Ignored(f"the {event or 'unnamed'} event is not a deployment_status")
-        top = as_object(decode_json(delivery.body), "$")
         status = optional_object(top, "deployment_status", "$")
         if status is None:
             raise PayloadError("deployment_status is required", "$.deployment_status")

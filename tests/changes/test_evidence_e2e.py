@@ -77,6 +77,14 @@ def test_incident_shows_its_service_changes_before_the_first_alert(warden_server
         deploy(client, "checkout-web", "v2.4.2", datetime.now(UTC) + timedelta(minutes=1))
 
         incident = client.get(f"/v1/incidents/{incident_id}").json()
+        report = client.get(f"/v1/incidents/{incident_id}/report").text
+    # The post-mortem lists the same changes, their text escaped like all untrusted text.
+    section = report.split("## Changes in the 60 minutes before the first alert\n")[1]
+    section = section.split("\n## ")[0]
+    assert "| deploy | v2.4.1 | Deploy v2.4.1 | ci-bot | https://ci.example.com/p/1 |" in (
+        section)
+    assert "| flag | - | new-cart on |" in section
+    assert "v2.4.0" not in section and "v7.0.0" not in section and "v2.4.2" not in section
     changes = incident["changes"]
     assert [c["id"] for c in changes] == [recent, flag]
     first = changes[0]

@@ -155,7 +155,9 @@ def report(incident_id: Annotated[int, typer.Argument(help="The incident id.")])
     warden = load_warden()
     try:
         with warden.store.session() as session:
-            text = render_report(session, incident_id, policy=warden.policy.current)
+            text = render_report(
+                session, incident_id, policy=warden.policy.current,
+                change_lookback_minutes=warden.settings.change_lookback_minutes)
     finally:
         warden.store.dispose()
     if text is None:

@@ -109,11 +109,14 @@ class RunningWarden:
         raise AssertionError(f"condition not met within {timeout_s} s")
 
 
-def start_warden(settings: Settings, **warden_kwargs: Any) -> RunningWarden:
+def start_warden(settings: Settings, *, tls: tuple[Path, Path] | None = None,
+                 **warden_kwargs: Any) -> RunningWarden:
+    """Serve Warden on a free port; over HTTPS with ``tls`` (certificate, key files)."""
     port = free_port()
     warden = Warden(settings, **warden_kwargs)
+    certificate, key = tls or (None, None)
     config = uvicorn.Config(create_app(warden), host="127.0.0.1", port=port, log_config=None,
-                            lifespan="on")
+                            lifespan="on", ssl_certfile=certificate, ssl_keyfile=key)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -122,7 +125,8 @@ def start_warden(settings: Settings, **warden_kwargs: Any) -> RunningWarden:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("Warden did not start")
         time.sleep(0.02)
-    return RunningWarden(f"http://127.0.0.1:{port}", warden, server, thread)
+    scheme = "https" if tls else "http"
+    return RunningWarden(f"{scheme}://127.0.0.1:{port}", warden, server, thread)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def test_untrusted_text_cannot_shape_the_report(tmp_path: Path) -> None:
             executor="http", status="failed", automated=False, dry_run=False,
             output="```\n# injected heading\n```", started_at=NOW, finished_at=NOW))
     with store.session() as session:
-        text = render_report(session, incident_id, policy=policy())
+        text = render_report(session, incident_id, policy=policy(), change_lookback_minutes=120)
     assert text is not None
     assert text.startswith(f"# Incident #{incident_id}: \\<script\\>x\\</script\\> \\| "
                            "\\*\\*bold\\*\\* \\`code\\`\n")
@@ -38,7 +38,7 @@ def test_untrusted_text_cannot_shape_the_report(tmp_path: Path) -> None:
     assert "Execution 1 (clear\\_cache) failed" in text
     assert "| Service | payment-gateway (tier critical) |" in text
     with store.session() as session:
-        assert render_report(session, 999) is None
+        assert render_report(session, 999, change_lookback_minutes=120) is None
 
 
 def test_write_postmortem_replaces_the_file(tmp_path: Path) -> None:
@@ -46,11 +46,11 @@ def test_write_postmortem_replaces_the_file(tmp_path: Path) -> None:
     incident_id = triaged(store, policy(), service="checkout/web ../x")
     out = tmp_path / "postmortems"
     with store.session() as session:
-        first = write_postmortem(session, incident_id, out)
+        first = write_postmortem(session, incident_id, out, change_lookback_minutes=120)
         row = session.get(IncidentRow, incident_id)
         assert row is not None
         row.status = "resolved"
-        second = write_postmortem(session, incident_id, out)
+        second = write_postmortem(session, incident_id, out, change_lookback_minutes=120)
     assert first == second == out / f"incident-{incident_id:06d}-checkout_web_.._x.md"
     assert [p.name for p in out.iterdir()] == [second.name]
     assert "| Status | resolved |" in second.read_text()

@@ -52,21 +52,34 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWarden]
         warden.stop()
 
 
-# The ingest route's {source}: every adapter's name, and one that names none (404).
+# The ingest route's {source}: every adapter's name, and one that names none (404); the
+# same for the change route's {sender}.
 SOURCES = [*sorted(ADAPTERS), "nosuch"]
+SENDERS = ["generic", "github", "pagerduty", "nosuch"]
+# Routes whose body is an outside sender's own format, documented as "an object": a random
+# object is schema-valid yet not, say, an Alertmanager webhook or a PagerDuty event, so
+# refusing it (4xx) is right, not a rejected valid request.
+SENDER_FORMATS = {"/v1/alerts/{source}", "/v1/changes/{sender}", "/v2/enqueue",
+                  "/v2/change/enqueue"}
 
 
-def check_operation(operation: Operation, mode: GenerationMode, *, source: str | None,
-                    base_url: str) -> int:
+def path_choices(operation: Operation) -> list[dict[str, str] | None]:
+    """The path parameters to test ``operation`` with: each name its route knows."""
+    if "{source}" in operation.path:
+        return [{"source": source} for source in SOURCES]
+    if "{sender}" in operation.path:
+        return [{"sender": sender} for sender in SENDERS]
+    return [None]
+
+
+def check_operation(operation: Operation, mode: GenerationMode, *,
+                    path: dict[str, str] | None, base_url: str) -> int:
     """Run ``EXAMPLES`` generated requests of ``operation`` through every schemathesis
     check, half of them with an approver's token; the number of requests made."""
-    ingest = source is not None
-    # The one exclusion: the ingest body is documented as "an object" because one route
-    # takes six sources' formats, so a random object is schema-valid yet not, say, an
-    # Alertmanager webhook; refusing it (422) is right, not a rejected valid request.
-    excluded: list[CheckFunction] = [positive_data_acceptance] if ingest else []
-    strategy = operation.as_strategy(mode, path_parameters={"source": source} if ingest
-                                     else None)
+    # The one exclusion: see SENDER_FORMATS.
+    excluded: list[CheckFunction] = (
+        [positive_data_acceptance] if operation.path in SENDER_FORMATS else [])
+    strategy = operation.as_strategy(mode, path_parameters=path)
     calls = 0
 
     @given(case=strategy, authorised=st.booleans())
@@ -97,9 +110,8 @@ def test_every_operation_against_its_schema(running: RunningWarden,
     loaded = list(api.get_all_operations())
     operations = [result.ok() for result in loaded if isinstance(result, Ok)]
     assert len(operations) == len(loaded) >= 12
-    calls = sum(check_operation(operation, mode, source=source, base_url=running.url)
-                for operation in operations
-                for source in (SOURCES if "{source}" in operation.path else [None]))
+    calls = sum(check_operation(operation, mode, path=path, base_url=running.url)
+                for operation in operations for path in path_choices(operation))
     print(f"\n[schemathesis/{mode.value}] {len(operations)} operations, {calls} requests, "
           "0 failures")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from warden.store import Store
@@ -33,6 +34,8 @@ def test_a_database_at_the_first_revision_upgrades_in_place(store_url: str) -> N
             "SELECT service, alert_count, pending_step, step_attempts FROM incidents"
         )).one()
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        changes = conn.execute(text("SELECT count(*) FROM changes")).scalar_one()
     store.dispose()
     assert tuple(row) == ("checkout-web", 3, "triage", 0)
-    assert version == "0002"
+    assert version == ScriptDirectory.from_config(config).get_current_head()
+    assert changes == 0

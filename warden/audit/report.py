@@ -11,7 +11,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warden.changes import RecordedChange, changes_before
 from warden.policy import Policy
 from warden.store import AuditRow, ExecutionRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
@@ -27,11 +28,13 @@ _CELL_CHARS = 160
 
 
 def render_report(
-    session: Session, incident_id: int, *, policy: Policy | None = None
+    session: Session, incident_id: int, *, change_lookback_minutes: float,
+    policy: Policy | None = None,
 ) -> str | None:
     """The post-mortem of incident ``incident_id``, or None when there is no such incident.
 
     Sections: summary, what went wrong, timeline (every audit event), the raw alert, the
+    changes on the service in the ``change_lookback_minutes`` before the first alert, the
     proposal (provider, model, tokens, cost), the decision and every reason (re-checks
     included), approvals, executions and their output, verification. ``policy`` only adds
     the service's tier. Deterministic for a given store.
@@ -48,11 +51,13 @@ def render_report(
         .order_by(IncidentRow.id)
     ).scalars())
     frozen = session.get(FreezeRow, row.service)
+    changes = changes_before(session, row.service, row.first_seen, change_lookback_minutes)
     parts = [
         _summary(row, policy, follow_ups),
         _went_wrong(detail, events, follow_ups),
         _timeline(events),
         _raw_alert(detail),
+        _changes(changes, row.first_seen, change_lookback_minutes),
         _proposal(detail),
         _decision(row, events),
         _approvals(detail),
@@ -69,11 +74,13 @@ def postmortem_path(directory: Path, row: IncidentRow) -> Path:
 
 
 def write_postmortem(
-    session: Session, incident_id: int, directory: Path, *, policy: Policy | None = None
+    session: Session, incident_id: int, directory: Path, *, change_lookback_minutes: float,
+    policy: Policy | None = None,
 ) -> Path | None:
     """Write the report of ``incident_id`` into ``directory`` (created if missing),
     replacing an earlier version atomically; returns the path, None for no incident."""
-    text = render_report(session, incident_id, policy=policy)
+    text = render_report(session, incident_id, policy=policy,
+                         change_lookback_minutes=change_lookback_minutes)
     row = session.get(IncidentRow, incident_id)
     if text is None or row is None:
         return None
@@ -175,6 +182,25 @@ def _raw_alert(detail: IncidentDetail) -> str:
     tail = f"\n\n{more} more alert(s) folded into this incident." if more else ""
     return (f"## Raw alert\n\nAs received from {_inline(first.source)} at "
             f"{_ts(first.received_at)}:\n\n{_fence(text, 'json')}{tail}")
+
+
+def _changes(changes: Sequence[RecordedChange], first_alert_at: datetime,
+             lookback_minutes: float) -> str:
+    heading = f"## Changes in the {lookback_minutes:g} minutes before the first alert"
+    if not changes:
+        return f"{heading}\n\nNone recorded on this service."
+    lines = [heading, "", "As their senders reported them, newest first.", "",
+             "| Time (UTC) | Before the first alert | Kind | Version | Summary | Author | "
+             "Link | Source |", "|---|---|---|---|---|---|---|---|"]
+    for recorded in changes:
+        change = recorded.change
+        minutes = (first_alert_at - change.at).total_seconds() / 60
+        lines.append(
+            f"| {_ts(change.at)} | {minutes:.1f} min | {change.kind} | "
+            f"{_cell(change.version or '-')} | {_cell(change.summary or '-')} | "
+            f"{_cell(change.author or '-')} | {_cell(change.link or '-')} | "
+            f"{_cell(change.source)} |")
+    return "\n".join(lines)
 
 
 def _proposal(detail: IncidentDetail) -> str:

@@ -44,6 +44,7 @@ app.command("reject")(ops.reject)
 app.command("unfreeze")(ops.unfreeze)
 app.command("report")(ops.report)
 app.command("incidents")(ops.incidents)
+app.command("changes")(ops.changes)
 app.add_typer(ops.audit_app, name="audit")
 
 from warden.cli.cost import cost  # noqa: E402

@@ -1,4 +1,5 @@
-"""Operator commands on the host: approve, reject, unfreeze, audit verify, report, incidents.
+"""Operator commands on the host: approve, reject, unfreeze, audit verify, report, incidents,
+changes.
 
 They read the same settings as ``warden serve`` (``WARDEN_DATABASE_URL``,
 ``WARDEN_POLICY``) and act on its store directly, so ``--as USER`` is trusted as far as the
@@ -154,7 +155,9 @@ def report(incident_id: Annotated[int, typer.Argument(help="The incident id.")])
     warden = load_warden()
     try:
         with warden.store.session() as session:
-            text = render_report(session, incident_id, policy=warden.policy.current)
+            text = render_report(
+                session, incident_id, policy=warden.policy.current,
+                change_lookback_minutes=warden.settings.change_lookback_minutes)
     finally:
         warden.store.dispose()
     if text is None:
@@ -198,4 +201,50 @@ def incidents(
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # piped or captured: keep each incident on one line
+    console.print(table)
+
+
+def changes(
+    service: Annotated[str | None, typer.Option(help="Only this service (any case).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only changes at or after this ISO 8601 time (UTC without an offset).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+) -> None:
+    """List recorded changes (deploys, config, flags...), newest first."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from warden.changes import list_changes
+
+    since_at = None
+    if since is not None:
+        try:
+            since_at = datetime.fromisoformat(since)
+        except ValueError:
+            _fail(f"--since is not an ISO 8601 time: {since!r}", 2)
+        if since_at.tzinfo is None:
+            since_at = since_at.replace(tzinfo=UTC)
+    warden = load_warden()
+    try:
+        with warden.store.session() as session:
+            page = list_changes(session, service=service, since=since_at, limit=limit)
+    finally:
+        warden.store.dispose()
+    table = Table(title=f"Changes ({len(page.items)} of {page.total})")
+    for column in ("ID", "At (UTC)", "Service", "Kind", "Version", "Summary", "Author",
+                   "Source", "Link"):
+        table.add_column(column, overflow="fold")
+    for recorded in page.items:
+        change = recorded.change
+        cells = (str(recorded.id), change.at.strftime("%Y-%m-%d %H:%M:%S"), change.service,
+                 str(change.kind), change.version or "-", change.summary[:80] or "-",
+                 change.author or "-", change.source, change.link or "-")
+        # Text, not str: what senders wrote must not be read as rich markup.
+        table.add_row(*(Text(cell) for cell in cells))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped or captured: keep each change on one line
     console.print(table)

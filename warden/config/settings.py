@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     hmac_signature_header: str = "X-Grafana-Alerting-Signature"
     hmac_timestamp_header: str = "X-Warden-Timestamp"
 
+    # Change events (issue 17): GitHub's webhook secret (X-Hub-Signature-256), PagerDuty
+    # routing keys mapped to services (ROUTING_KEY:SERVICE pairs), and how long before an
+    # incident's first alert its service's changes are shown as evidence.
+    github_webhook_secret: SecretStr | None = None
+    pagerduty_routing_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    change_lookback_minutes: float = Field(default=120, gt=0)
+
     # Approvers: USER:TOKEN pairs for the API, the console and the reload endpoint.
     api_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     approval_ttl_minutes: float = Field(default=30, gt=0)
@@ -134,7 +141,7 @@ class Settings(BaseSettings):
                     for k, v in value.items()}
         return {k: SecretStr(v) for k, v in _split_pairs(value).items()}
 
-    @field_validator("slack_users", "slack_channels", mode="before")
+    @field_validator("slack_users", "slack_channels", "pagerduty_routing_keys", mode="before")
     @classmethod
     def _pairs(cls, value: object) -> dict[str, str]:
         return _split_pairs(value)

@@ -34,7 +34,9 @@ def postmortem(worker: Worker, claim: Claim) -> None:
         if row is None:
             return
         if directory is not None:
-            path = write_postmortem(session, row.id, directory, policy=warden.policy.current)
+            path = write_postmortem(
+                session, row.id, directory, policy=warden.policy.current,
+                change_lookback_minutes=warden.settings.change_lookback_minutes)
             audit.record(session, incident_id=row.id, actor="report",
                          kind="postmortem.written", data={"path": str(path)},
                          now=warden.clock())

@@ -231,3 +231,32 @@ class FreezeRow(Base):
     frozen_by: Mapped[str] = mapped_column(String(255))
     incident_id: Mapped[int | None] = mapped_column(Id, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChangeRow(Base):
+    """One change event (a deploy, a config or flag change...) reported for a service.
+
+    ``service_key`` is the ASCII-lower-cased ``service``: changes sent under any case of a
+    name count for one service. A sender's redelivery has the same ``(source,
+    sender_key)`` and is stored once.
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        UniqueConstraint("source", "sender_key", name="uq_changes_source_sender_key"),
+        Index("ix_changes_service_key_at", "service_key", "at"),
+        Index("ix_changes_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    source: Mapped[str] = mapped_column(String(64))
+    sender_key: Mapped[str] = mapped_column(String(128))
+    service: Mapped[str] = mapped_column(String(255))
+    service_key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

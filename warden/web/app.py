@@ -20,7 +20,16 @@ from warden.errors import (
     PayloadError,
     WardenError,
 )
-from warden.web import approvals, console, health, incidents, ingest, slack
+from warden.web import (
+    approvals,
+    changes,
+    console,
+    health,
+    incidents,
+    ingest,
+    pagerduty_events,
+    slack,
+)
 from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -44,7 +53,7 @@ def create_app(warden: Warden) -> FastAPI:
                   description="Incident triage: AI proposes, policy disposes, a human approves.")
     app.state.warden = warden
     for router in (ingest.router, incidents.router, approvals.router, slack.router,
-                   health.router):
+                   health.router, changes.router, pagerduty_events.router):
         app.include_router(router)
     console.install(app)
 

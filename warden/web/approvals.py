@@ -78,7 +78,9 @@ async def report(incident_id: IncidentId, warden: WardenDep) -> PlainTextRespons
 
     def load() -> str | None:
         with warden.store.session() as session:
-            return render_report(session, incident_id, policy=warden.policy.current)
+            return render_report(
+                session, incident_id, policy=warden.policy.current,
+                change_lookback_minutes=warden.settings.change_lookback_minutes)
 
     text = await run_in_threadpool(load)
     if text is None:

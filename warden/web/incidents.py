@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
+from warden.changes import changes_before
 from warden.store.queries import incident_detail, list_incidents
 from warden.web._responses import error_responses
 from warden.web.deps import MAX_ROW_ID, IncidentId, WardenDep
@@ -36,12 +37,18 @@ async def get_incidents(
 
 @router.get("/v1/incidents/{incident_id}", responses=error_responses(404))
 async def get_incident(incident_id: IncidentId, warden: WardenDep) -> dict[str, Any]:
-    """One incident with its alerts, proposal, decision, approvals and executions."""
+    """One incident with its alerts, proposal, decision, approvals and executions, and the
+    changes on its service in the ``WARDEN_CHANGE_LOOKBACK_MINUTES`` before its first alert."""
 
     def load() -> dict[str, Any] | None:
         with warden.store.session() as session:
             detail = incident_detail(session, incident_id)
-            return None if detail is None else incident_detail_json(detail)
+            if detail is None:
+                return None
+            incident = detail.incident
+            changes = changes_before(session, incident.service, incident.first_seen,
+                                     warden.settings.change_lookback_minutes)
+            return incident_detail_json(detail, changes=changes)
 
     body = await run_in_threadpool(load)
     if body is None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from warden.changes import RecordedChange
 from warden.store.queries import IncidentDetail
 from warden.store.tables import (
     AlertRow,
@@ -83,7 +85,10 @@ def ledger_json(row: LedgerRow) -> dict[str, Any]:
     }
 
 
-def incident_detail_json(detail: IncidentDetail) -> dict[str, Any]:
+def incident_detail_json(
+    detail: IncidentDetail, *, changes: Sequence[RecordedChange]
+) -> dict[str, Any]:
+    """The incident with its records; ``changes`` are those shown as its evidence."""
     row = detail.incident
     body = incident_json(row)
     body.update(
@@ -99,5 +104,21 @@ def incident_detail_json(detail: IncidentDetail) -> dict[str, Any]:
         executions=[execution_json(e) for e in detail.executions],
         model_calls=[ledger_json(c) for c in detail.ledger],
         cost_usd=round(sum(c.cost_usd for c in detail.ledger), 6),
+        changes=[incident_change_json(c, row.first_seen) for c in changes],
     )
     return body
+
+
+def change_json(recorded: RecordedChange) -> dict[str, Any]:
+    change = recorded.change
+    return {
+        "id": recorded.id, "service": change.service, "version": change.version,
+        "kind": str(change.kind), "summary": change.summary, "at": _iso(change.at),
+        "source": change.source, "author": change.author, "link": change.link,
+    }
+
+
+def incident_change_json(recorded: RecordedChange, first_alert_at: datetime) -> dict[str, Any]:
+    """A change shown as an incident's evidence: also how long before its first alert."""
+    before = (first_alert_at - recorded.change.at).total_seconds() / 60
+    return {**change_json(recorded), "minutes_before_first_alert": round(before, 1)}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from warden.changes import RecordedChange, changes_before
 from warden.domain import ApprovalChannel
 from warden.store.queries import list_incidents
 from warden.store.tables import (
@@ -106,6 +107,14 @@ class ReasonView:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeView:
+    """A change shown beside the raw alerts: the change, and how long before the first."""
+
+    recorded: RecordedChange
+    before_first_alert: str
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentPage:
     """Everything the detail page shows about one incident."""
 
@@ -126,6 +135,8 @@ class IncidentPage:
     console_counts: bool
     policy_mode: str
     expired: bool
+    changes: list[ChangeView]
+    change_lookback_minutes: float
 
     @property
     def gap_after(self) -> int | None:
@@ -157,6 +168,8 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
             .order_by(AuditRow.id).limit(EVENTS_SHOWN)
         ).scalars())
         freeze = session.get(FreezeRow, row.service)
+        lookback = warden.settings.change_lookback_minutes
+        changes = changes_before(session, row.service, row.first_seen, lookback)
     tier = policy.tier_of(row.service)
     decision = row.decision or {}
     now = warden.clock()
@@ -177,6 +190,8 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
         # The approval stage marks a request expired only when someone next looks at it.
         expired=(row.approval_state == "pending" and row.approval_expires_at is not None
                  and row.approval_expires_at <= now),
+        changes=[ChangeView(c, age(c.change.at, row.first_seen)) for c in changes],
+        change_lookback_minutes=lookback,
     )
 
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlencode
 
 from warden.domain import MalformedProposal, Proposal, Severity
 from warden.errors import ConfigError
 from warden.triage.provider import TriageProvider, TriageRequest
+from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL, generator_url
 from warden.triage.redact import redact_request
 
 # The eval labels use Alertmanager's three levels; the proposal has four.
@@ -39,9 +39,6 @@ SEVERITY_LEVEL: Mapping[Severity, str] = MappingProxyType(
     }
 )
 MALFORMED = "malformed"
-# Where a firing alert names the rule that produced it; Prometheus's own URL shape.
-GENERATOR_URL_LABEL = "generatorURL"
-_PROMETHEUS_GRAPH = "http://prometheus:9090/graph?"
 TOP_CONFUSIONS = 10
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -136,11 +133,6 @@ def service_slug(record: Mapping[str, Any]) -> str:
             if slug:
                 return slug
     return "unknown"
-
-
-def generator_url(expr: str) -> str:
-    """The ``generatorURL`` Prometheus puts on an alert fired by the rule ``expr``."""
-    return _PROMETHEUS_GRAPH + urlencode({"g0.expr": expr, "g0.tab": "1"})
 
 
 def to_labelled(

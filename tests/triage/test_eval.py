@@ -239,13 +239,13 @@ runner = CliRunner()
 
 
 @pytest.mark.skipif(not DEV_SET.is_file(), reason="the shared dev set is beside the checkout")
-def test_rules_reach_90_percent_category_accuracy_on_the_dev_set() -> None:
+def test_rules_reach_95_percent_category_and_75_percent_severity_on_the_dev_set() -> None:
     result = runner.invoke(app, ["eval", "--provider", "rules", str(DEV_SET), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["n"] == sum(1 for line in DEV_SET.read_text().splitlines() if line.strip())
-    assert report["category_accuracy"] >= 0.90
-    assert report["severity_accuracy"] >= 0.65
+    assert report["category_accuracy"] >= 0.95
+    assert report["severity_accuracy"] >= 0.75
     assert report["malformed"] == 0
 
 
@@ -258,6 +258,38 @@ def test_cli_prints_tables(tmp_path: Path) -> None:
     assert "expected" in result.stdout
     assert "most common confusions" in result.stdout
     assert "category  unknown -> latency  (r2)" in result.stdout
+
+
+def test_cli_rules_read_the_expression_and_never_the_severity(tmp_path: Path) -> None:
+    # Words that name nothing; the rule says the target is down. The record's own severity
+    # (field and label-like text in the name) is "info", the rules infer an outage.
+    path = write_jsonl(
+        tmp_path / "set.jsonl",
+        [
+            record(
+                alertname="LedgerAlert",
+                summary="Ledger alert",
+                description="ledger needs attention",
+                expr='up{job="ledger"} == 0',
+                category="connectivity",
+                severity="info",
+            )
+        ],
+    )
+    result = runner.invoke(app, ["eval", "--provider", "rules", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["category_accuracy"] == 1.0
+    assert report["severity_confusion"]["info"]["critical"] == 1
+    assert report["top_confusions"] == [
+        {
+            "kind": "severity",
+            "expected": "info",
+            "predicted": "critical",
+            "count": 1,
+            "ids": ["r1"],
+        }
+    ]
 
 
 def test_cli_refuses_an_unusable_file(tmp_path: Path) -> None:

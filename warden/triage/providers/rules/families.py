@@ -75,6 +75,8 @@ A_TIME_IS_LATENCY = _family(
     (r"\bdurations?\b", 2),
     # "... for longer than 15 minutes" says how long a state lasted, not that work is slow.
     (r"\b(took|taking|take|takes) (more|longer) than\b|(?<!for )\blonger than\b", 2),
+    # Something that takes too long, not a list that is too long.
+    (r"\b(takes?|taking|took|runs?|running|ran|lasts?|waits?|waiting) too long\b", 2),
     (r"\bin time\b|\bto be picked up\b", 1),
     (r"\bspeed\b|\bround.?trip\b|\brtt\b|\bjitter\b", 1.5),
     (r"\bperformance degradation\b|\bdegraded performance\b|\bsluggish\b", 1.5),

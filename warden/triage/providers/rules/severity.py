@@ -46,8 +46,27 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "broken outright", 2, r"\bexpired\b|\brevoked\b|\bsealed\b|\bred\b|\bpanic(s|ked)?\b"
     ),
-    # HTTP error rates are what users see: critical even when only "high".
-    _severity_family("users see errors now", 2, r"\b[45]xx\b|\bhttp [45]\d\d\b"),
+    # Server errors are what users see: critical even when only "high". Client errors
+    # (4xx) are mostly the clients' own doing.
+    _severity_family("users see server errors now", 2, r"\b5xx\b|\bhttp 5\d\d\b"),
+    # A machine's body failing takes everything on it down with it.
+    _severity_family(
+        "hardware at fault",
+        2,
+        r"\b(over)?temperature\b|\bfans?\b|\bcooling\b|\bbattery\b|\bpsu\b|\bpower supply\b",
+        r"\braid\b|\bdrive fault\b|\bsmart\b",
+    ),
+    # Writes, ingestion, replication or compaction failing: data is being lost or not kept.
+    _severity_family(
+        "the data path fails",
+        1,
+        r"\b(writ(e|es|ing)|wal|compact\w*|ingest\w*|replicat\w*|checkpoints?|flush\w*"
+        r"|persist\w*|produce|commit\w*|samples|spans|records)\b"
+        r"[^.]{0,40}\b(fail\w*|errors?|refus\w*|dropp\w*)\b"
+        r"|\b(fail\w*|errors?|refus\w*|dropp\w*)\b[^.]{0,40}"
+        r"\b(writ(e|es|ing)|wal|compact\w*|ingest\w*|replicat\w*|checkpoints?|flush\w*"
+        r"|persist\w*|produce|commit\w*|samples|spans|records)\b",
+    ),
     _severity_family(
         "an outage",
         1,

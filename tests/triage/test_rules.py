@@ -324,7 +324,9 @@ def test_speculation_weighs_less_than_statement() -> None:
         ("High HTTP 4xx rate", "8% of responses are 4xx", Severity.MEDIUM),
         ("PSU failed", "power supply 2 of host-4 has failed", Severity.CRITICAL),
         ("Ledger WAL writes failing", "ledger fails to write its WAL", Severity.HIGH),
-        ("Uplink highly saturated", "link at 97% of its bandwidth", Severity.HIGH),
+        # Exhaustion leans warning (a limit approached); "highly" escalates any reading.
+        ("Uplink highly saturated", "link at 97% of its bandwidth", Severity.MEDIUM),
+        ("Checkout latency highly degraded", "p99 above 4s", Severity.HIGH),
         ("Signing key revoked", "the signing key was revoked an hour ago", Severity.CRITICAL),
         ("Search cluster red", "cluster health went red", Severity.CRITICAL),
         ("Database split brain", "two nodes accept writes as primary", Severity.CRITICAL),

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from warden.domain import Severity
-from warden.triage.providers.rules.families import CONN, DOWN
+from warden.triage.providers.rules.families import CONN, DOWN, RES
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,9 @@ NOTICE = re.compile(
     r"\bunderutili[sz]ed\b|\brecently\b|\brestarted\b|\binitiali[sz]ing\b|\binfo(rmational)?\b"
     r"|\bconsider\b|\bunused\b|\bnot (auto )?analy[sz]ed\b"
 )
-# Something unreachable is rarely minor: connectivity starts one step up.
-_START = {CONN: 1}
+# Where a category's score starts. Something unreachable is rarely minor: connectivity
+# starts one step up; exhaustion is mostly a limit being approached: one step down.
+_START = {CONN: 1, RES: -1}
 # The alert's own title calling itself critical or a warning is its author's verdict.
 _CRITICAL_TITLE = re.compile(r"\bcritical\b")
 _WARNING_TITLE = re.compile(r"\bwarning\b")

@@ -54,7 +54,7 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         "hardware at fault",
         2,
         r"\b(over)?temperature\b|\bfans?\b|\bcooling\b|\bbattery\b|\bpsu\b|\bpower supply\b",
-        r"\braid\b|\bdrive fault\b|\bsmart\b",
+        r"\braid\b|\bsmart\b",
     ),
     # Writes, ingestion, replication or compaction failing: data is being lost or not kept.
     _severity_family(

@@ -317,7 +317,8 @@ DURATION_METRIC = _family(
     LAT,
     # `x_seconds_count` counts events (often failed ones), it measures no time.
     (
-        r"[a-z0-9_:]*(duration|latency|delay|lag|wait|response_time|rtt|round_trip|elapsed)"
+        r"(?<![a-z0-9_:])[a-z0-9_:]*"
+        r"(duration|latency|delay|lag|wait|response_time|rtt|round_trip|elapsed)"
         r"[a-z0-9_:]*seconds(?!_count)(?![a-z0-9_:]*(fail|error|err\b))",
         2.5,
     ),
@@ -341,7 +342,7 @@ QUEUED_WORK_METRIC = _family(
     RES,
     # Not a queue's consumers or dead letters (unknown), nor a count of a queue's failures.
     (
-        r"\b(?![a-z0-9_:]*(consumer|dead|dlq|death|fail|error|restart))[a-z0-9_:]*"
+        r"(?<![a-z0-9_:])(?![a-z0-9_:]*(consumer|dead|dlq|death|fail|error|restart))[a-z0-9_:]*"
         r"(queue|pending|waiting|enqueued|backlog|outstanding|blocked)[a-z0-9_:]*",
         2,
     ),

@@ -50,7 +50,7 @@ STATED_LIMIT_CAUSE = _family(
     "limit or backpressure is the stated cause'",
     RES,
     (
-        r"\b(due to|because of|caused by|since|as)\b[^.]{0,40}"
+        r"\b(due to|because of|caused by)\b[^.]{0,40}"
         r"\b(limits?|quotas?|backpressure|full|exhaust(ed|ion)|saturat(ed|ion)|capacity"
         r"|too many|high number of|memory)\b",
         4,

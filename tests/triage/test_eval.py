@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from typer.testing import CliRunner
@@ -69,12 +70,28 @@ def test_record_becomes_a_request_without_its_severity() -> None:
     )
     req = labelled.request
     assert req.severity is None
-    assert dict(req.labels) == {"alertname": "MimirRequestLatencyHigh"}
+    assert dict(req.labels) == {
+        "alertname": "MimirRequestLatencyHigh",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=histogram_quantile%280.99%2C+...%29"
+        "+%3E+1&g0.tab=1",
+    }
     assert "critical" not in json.dumps([req.title, req.description, dict(req.labels)])
     assert req.service == "grafana-mimir"
     assert req.title == "Mimir request latency high"
     assert req.allowed_actions == ACTIONS
     assert (labelled.category, labelled.severity) == ("latency", "critical")
+
+
+def test_the_expression_reaches_the_provider_as_prometheus_sends_it() -> None:
+    expr = 'sum(rate(x{job="a&b"}[5m])) / sum(y) > 0.9'
+    labelled = to_labelled(record(expr=expr), allowed_actions=(), categories=DEFAULT_CATEGORIES)
+    url = urlsplit(labelled.request.labels["generatorURL"])
+    assert parse_qs(url.query) == {"g0.expr": [expr], "g0.tab": ["1"]}
+
+
+def test_a_record_without_an_expression_has_no_generator_url() -> None:
+    labelled = to_labelled(record(expr=""), allowed_actions=(), categories=DEFAULT_CATEGORIES)
+    assert dict(labelled.request.labels) == {"alertname": "MimirRequestLatencyHigh"}
 
 
 def test_title_falls_back_to_the_alert_name_and_service_to_the_exporter() -> None:
@@ -95,6 +112,7 @@ def test_title_falls_back_to_the_alert_name_and_service_to_the_exporter() -> Non
         json.dumps(record(severity="high")),
         json.dumps(record(category=None)),
         json.dumps(record(alertname="")),
+        json.dumps(record(expr=["up == 0"])),
     ],
 )
 def test_an_unusable_line_is_named(tmp_path: Path, line: str) -> None:
@@ -147,6 +165,60 @@ def test_scores_accuracy_confusion_malformed_and_spend(tmp_path: Path) -> None:
     assert report.latency_ms_total == pytest.approx(600.0)
     assert report.latency_ms_mean == pytest.approx(150.0)
     assert report.answered_by == {"x:m": 3, "rules": 1}
+    assert [(c.kind, c.expected, c.predicted, c.count, c.ids) for c in report.top_confusions] == [
+        ("category", "connectivity", "latency", 1, ("b",)),
+        ("category", "latency", "malformed", 1, ("d",)),
+        ("severity", "warning", "malformed", 1, ("d",)),
+    ]
+
+
+def test_confusions_are_ranked_commonest_first(tmp_path: Path) -> None:
+    categories = ("latency", "connectivity", "resource_exhaustion")
+    severities = ("critical", "warning", "info")
+    # Expected rows of every category/severity, all answered "unknown"/"low": 3 category
+    # confusions; then severity pairs give the rest. The commonest must come first.
+    records = [
+        record(id=f"{c}-{s}-{i}", category=c, severity=s)
+        for c in categories
+        for s in severities
+        for i in range(1 + categories.index(c))
+    ]
+    alerts = load_labelled(
+        write_jsonl(tmp_path / "set.jsonl", records),
+        allowed_actions=ACTIONS,
+        categories=DEFAULT_CATEGORIES,
+    )
+    replies = [
+        TriageReply(proposal(category="unknown", severity="medium"), "x", None) for _ in records
+    ]
+    report = evaluate(ScriptedProvider(replies), alerts, parse)
+    counts = [(c.kind, c.expected, c.predicted, c.count) for c in report.top_confusions]
+    assert counts == [
+        ("category", "resource_exhaustion", "unknown", 9),
+        ("category", "connectivity", "unknown", 6),
+        ("severity", "critical", "warning", 6),
+        ("severity", "info", "warning", 6),
+        ("category", "latency", "unknown", 3),
+    ]
+
+
+def test_only_the_ten_most_common_confusions_are_listed(tmp_path: Path) -> None:
+    categories = ("latency", "connectivity", "resource_exhaustion", "unknown")
+    pairs = [(e, p) for e in categories for p in categories if e != p]  # 12 kinds of mistake
+    records = [record(id=f"r{i}", category=e) for i, (e, _p) in enumerate(pairs)]
+    records.append(record(id="again", category=pairs[-1][0]))
+    alerts = load_labelled(
+        write_jsonl(tmp_path / "set.jsonl", records),
+        allowed_actions=ACTIONS,
+        categories=DEFAULT_CATEGORIES,
+    )
+    answers = [p for _e, p in pairs] + [pairs[-1][1]]
+    replies = [TriageReply(proposal(category=p, severity="medium"), "x", None) for p in answers]
+    report = evaluate(ScriptedProvider(replies), alerts, parse)
+    assert len(report.top_confusions) == 10
+    first = report.top_confusions[0]
+    assert (first.expected, first.predicted, first.count) == ("unknown", "resource_exhaustion", 2)
+    assert first.ids == ("r11", "again")
 
 
 def test_the_provider_sees_redacted_text_without_severity(tmp_path: Path) -> None:
@@ -167,13 +239,13 @@ runner = CliRunner()
 
 
 @pytest.mark.skipif(not DEV_SET.is_file(), reason="the shared dev set is beside the checkout")
-def test_rules_reach_90_percent_category_accuracy_on_the_dev_set() -> None:
+def test_rules_reach_95_percent_category_and_75_percent_severity_on_the_dev_set() -> None:
     result = runner.invoke(app, ["eval", "--provider", "rules", str(DEV_SET), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["n"] == sum(1 for line in DEV_SET.read_text().splitlines() if line.strip())
-    assert report["category_accuracy"] >= 0.90
-    assert report["severity_accuracy"] >= 0.65
+    assert report["category_accuracy"] >= 0.95
+    assert report["severity_accuracy"] >= 0.75
     assert report["malformed"] == 0
 
 
@@ -184,6 +256,40 @@ def test_cli_prints_tables(tmp_path: Path) -> None:
     assert "category accuracy  50.0%" in result.stdout
     assert "severity accuracy" in result.stdout
     assert "expected" in result.stdout
+    assert "most common confusions" in result.stdout
+    assert "category  unknown -> latency  (r2)" in result.stdout
+
+
+def test_cli_rules_read_the_expression_and_never_the_severity(tmp_path: Path) -> None:
+    # Words that name nothing; the rule says the target is down. The record's own severity
+    # (field and label-like text in the name) is "info", the rules infer an outage.
+    path = write_jsonl(
+        tmp_path / "set.jsonl",
+        [
+            record(
+                alertname="LedgerAlert",
+                summary="Ledger alert",
+                description="ledger needs attention",
+                expr='up{job="ledger"} == 0',
+                category="connectivity",
+                severity="info",
+            )
+        ],
+    )
+    result = runner.invoke(app, ["eval", "--provider", "rules", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["category_accuracy"] == 1.0
+    assert report["severity_confusion"]["info"]["critical"] == 1
+    assert report["top_confusions"] == [
+        {
+            "kind": "severity",
+            "expected": "info",
+            "predicted": "critical",
+            "count": 1,
+            "ids": ["r1"],
+        }
+    ]
 
 
 def test_cli_refuses_an_unusable_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,8 @@ from warden.domain import Proposal, Severity
 from warden.policy import DEFAULT_CATEGORIES, parse_proposal
 from warden.triage import TriageRequest
 from warden.triage.providers.rules import RulesProvider, classify
+from warden.triage.providers.rules.expression import expression_of, generator_url
+from warden.triage.providers.rules.families import CAUSE_FAMILIES, METRIC_FAMILIES, WORD_FAMILIES
 
 ACTIONS = ("clear_cache", "restart_canary", "notify_on_call", "rollback")
 
@@ -21,15 +24,19 @@ def request(
     description: str = "",
     *,
     alertname: str | None = None,
+    expr: str | None = None,
     service: str = "checkout-web",
     actions: tuple[str, ...] = ACTIONS,
     severity: Severity | None = None,
 ) -> TriageRequest:
+    labels = {"alertname": alertname} if alertname else {}
+    if expr is not None:
+        labels["generatorURL"] = generator_url(expr)
     return TriageRequest(
         service=service,
         title=title,
         description=description,
-        labels={"alertname": alertname} if alertname else {},
+        labels=labels,
         severity=severity,
         allowed_actions=actions,
         categories=DEFAULT_CATEGORIES,
@@ -114,6 +121,183 @@ def test_category(title: str, description: str, expected: str) -> None:
     assert propose(request(title, description)).category == expected
 
 
+# One or more examples per family, written for these tests (none from the eval sets): the
+# family's own phrasing, and the near miss the principle sends elsewhere.
+FAMILY_EXAMPLES = {
+    "a stated limit or backpressure is the cause": [
+        ("Ingester refusing pushes", "pushes are refused because of the tenant series limit"),
+        ("Agent rejecting batches", "batches rejected, likely due to backpressure downstream"),
+    ],
+    "the metric is a time": [
+        ("Checkout slow", "p95 response time is 4s"),
+        ("Backup job runs too long", "the job took more than 2 hours"),
+    ],
+    "down and its synonyms": [
+        ("Ledger service down", "ledger-1 does not answer"),
+        ("Print spooler absent", "no spooler instance is offline or missing from discovery"),
+    ],
+    "a connection fails with no other stated cause": [
+        ("Broker rejecting connections", "the broker rejected 40 connections"),
+        ("Resolver failures", "NXDOMAIN for internal names"),
+    ],
+    "cluster membership or replication lost": [
+        ("Vault cluster has no leader", "no node has been elected"),
+        ("Standby lost its primary", "replication link broken since 10:02"),
+    ],
+    "the network path is broken": [
+        ("Uplink flapping", "interface eth2 link flapping, packets lost"),
+    ],
+    "something is full or saturated": [
+        ("Build host swap full", "swap usage at 98%"),
+        ("Worker goroutine leak", "goroutines grow without bound"),
+    ],
+    "a limit or quota approached or hit": [
+        ("Tenant near its quota", "object count at 93% of the tenant quota"),
+        ("Too many client connections", "clients limit almost reached"),
+    ],
+    "a count of waiting work": [
+        ("Mail backlog", "40000 mails wait for delivery in the backlog"),
+        ("Indexer behind", "the indexer is 20000 records behind"),
+    ],
+}
+CATEGORY_OF_FAMILY = {
+    family.name: family.category for family in (*CAUSE_FAMILIES, *WORD_FAMILIES, *METRIC_FAMILIES)
+}
+
+
+@pytest.mark.parametrize(
+    ("family", "title", "description"),
+    [(family, t, d) for family, examples in FAMILY_EXAMPLES.items() for t, d in examples],
+)
+def test_word_family_decides_and_is_named(family: str, title: str, description: str) -> None:
+    proposal = propose(request(title, description))
+    assert proposal.category == CATEGORY_OF_FAMILY[family]
+    assert family in proposal.root_cause
+
+
+# The principles' own list of unknowns, each phrased the way it tempts a wrong category.
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Payment API failing", "12% of payment calls fail"),  # failed, no cause
+        ("Storage pod crashed", "the storage pod crashed twice"),  # "storage" is incidental
+        ("Disk controller temperature high", "disk controller at 71C"),  # hardware health
+        ("Memory DIMM uncorrectable ECC errors", ""),  # hardware, "memory" in the name
+        ("Orders dead letter queue filling up", "4000 messages in the DLQ"),  # dead letters
+        ("Queue has no consumers", "nothing reads the orders queue"),
+        ("Broker connection churn high", "clients open and close connections every second"),
+        ("Too few connections in pool", "fewer connections than the configured minimum"),
+        ("Database split brain", "two nodes accept writes"),
+        ("VM not backed up", "no backup job covers vm-12"),
+        ("Config reload failed", "the rules file does not parse"),
+    ],
+)
+def test_states_and_failures_without_a_cause_are_unknown(title: str, description: str) -> None:
+    assert propose(request(title, description)).category == "unknown"
+
+
+# A title that says nothing: the rule's expression decides (How to decide 2).
+METRIC_EXAMPLES = [
+    ('up{job="ledger"} == 0', "connectivity", "the metric says the target is down or absent"),
+    ('absent(up{job="ledger"})', "connectivity", "the metric says the target is down or absent"),
+    (
+        "histogram_quantile(0.99, sum by (le) (rate(ledger_request_duration_seconds_bucket[5m])))"
+        " > 2",
+        "latency",
+        "the metric is a duration",
+    ),
+    (
+        "ledger_pool_active_connections / ledger_pool_max_connections > 0.9",
+        "resource_exhaustion",
+        "the metric is a share of a limit",
+    ),
+    (
+        "predict_linear(node_filesystem_avail_bytes[6h], 86400) < 0",
+        "resource_exhaustion",
+        "the metric is a share of a limit",
+    ),
+    ("sum(ledger_jobs_enqueued) > 5000", "resource_exhaustion", "the metric counts queued work"),
+]
+
+
+@pytest.mark.parametrize(("expr", "expected", "family"), METRIC_EXAMPLES)
+def test_metric_family_decides_when_the_words_do_not(expr: str, expected: str, family: str) -> None:
+    proposal = propose(request("Ledger alert", "ledger needs attention", expr=expr))
+    assert proposal.category == expected
+    assert family in proposal.root_cause
+    # Without the expression the same words name nothing.
+    assert propose(request("Ledger alert", "ledger needs attention")).category == "unknown"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        # Counting failed requests through a duration histogram measures no time.
+        'sum(rate(ledger_request_duration_seconds_count{code=~"5.."}[5m])) > 1',
+        # The age of the last success is a state that persists.
+        "time() - ledger_backup_last_success_timestamp_seconds > 86400",
+        # A queue's consumers, dead letters and failures are not waiting work.
+        'rabbitmq_queue_consumers{queue="orders"} == 0',
+        "increase(ledger_queue_worker_deaths_total[5m]) > 0",
+        # A label value is not a metric: `queue="pending"` counts nothing.
+        'ledger_errors_total{queue="pending"} > 3',
+    ],
+)
+def test_metric_families_ignore_what_does_not_measure_their_symptom(expr: str) -> None:
+    assert propose(request("Ledger alert", "ledger needs attention", expr=expr)).category == (
+        "unknown"
+    )
+
+
+def test_a_stated_cause_wins_over_the_metric() -> None:
+    req = request(
+        "Ledger writes rejected",
+        "writes are rejected because of the per-tenant quota",
+        expr="rate(ledger_rejected_writes_total[5m]) > 0",
+    )
+    assert propose(req).category == "resource_exhaustion"
+
+
+@pytest.mark.parametrize(
+    ("url", "expression"),
+    [
+        ("", ""),
+        ("not a url", ""),
+        ("http://prometheus:9090/graph?g0.tab=1", ""),
+        ("http://[::1/graph?g0.expr=up", ""),  # an unparseable host
+        ("http://prometheus:9090/graph?g0.expr=%ZZ", "%ZZ"),  # a broken escape stays text
+    ],
+)
+def test_an_unusable_generator_url_is_ignored(url: str, expression: str) -> None:
+    assert expression_of({"generatorURL": url}) == expression
+    req = TriageRequest(
+        service="ledger",
+        title="Ledger alert",
+        description="",
+        labels={"generatorURL": url},
+        severity=None,
+        allowed_actions=(),
+        categories=DEFAULT_CATEGORIES,
+    )
+    assert propose(req).category == "unknown"
+
+
+@pytest.mark.parametrize("expr", ["a" * 6000, "b_" * 3000, "ledger:" * 1000])
+def test_a_huge_expression_is_read_in_linear_time(expr: str) -> None:
+    # An alert is outside input: one long identifier must not make a pattern backtrack.
+    started = time.perf_counter()
+    classify(request("Ledger alert", expr=expr))
+    assert time.perf_counter() - started < 0.5
+
+
+def test_every_family_cites_its_principle() -> None:
+    for family in (*CAUSE_FAMILIES, *WORD_FAMILIES, *METRIC_FAMILIES):
+        assert family.phrases
+        assert any(word in family.principle for word in ("How to decide", family.category)), (
+            family.name
+        )
+
+
 def test_alertname_counts_as_words() -> None:
     req = request("", "", alertname="HostOutOfDiskSpace")
     assert propose(req).category == "resource_exhaustion"
@@ -146,7 +330,12 @@ def test_speculation_weighs_less_than_statement() -> None:
         ("Network bond degraded", "bond0 on host-1 runs on one link", Severity.HIGH),
         ("gRPC calls slowing down", "p99 of gRPC calls keeps rising", Severity.MEDIUM),
         ("High HTTP 5xx rate", "8% of responses are 5xx", Severity.HIGH),
-        ("Uplink highly saturated", "link at 97% of its bandwidth", Severity.HIGH),
+        ("High HTTP 4xx rate", "8% of responses are 4xx", Severity.MEDIUM),
+        ("PSU failed", "power supply 2 of host-4 has failed", Severity.CRITICAL),
+        ("Ledger WAL writes failing", "ledger fails to write its WAL", Severity.HIGH),
+        # Exhaustion leans warning (a limit approached); "highly" escalates any reading.
+        ("Uplink highly saturated", "link at 97% of its bandwidth", Severity.MEDIUM),
+        ("Checkout latency highly degraded", "p99 above 4s", Severity.HIGH),
         ("Signing key revoked", "the signing key was revoked an hour ago", Severity.CRITICAL),
         ("Search cluster red", "cluster health went red", Severity.CRITICAL),
         ("Database split brain", "two nodes accept writes as primary", Severity.CRITICAL),
@@ -240,13 +429,21 @@ def test_category_outside_the_policy_falls_back_to_unknown() -> None:
     title=st.text(max_size=200),
     description=st.text(max_size=400),
     alertname=st.text(max_size=60),
+    expr=st.text(max_size=200),
     service=st.text(min_size=1, max_size=40),
     actions=st.lists(st.sampled_from(ACTIONS), unique=True).map(tuple),
 )
 def test_any_alert_gets_a_well_formed_proposal(
-    title: str, description: str, alertname: str, service: str, actions: tuple[str, ...]
+    title: str,
+    description: str,
+    alertname: str,
+    expr: str,
+    service: str,
+    actions: tuple[str, ...],
 ) -> None:
-    req = request(title, description, alertname=alertname, service=service, actions=actions)
+    req = request(
+        title, description, alertname=alertname, expr=expr, service=service, actions=actions
+    )
     proposal = propose(req)
     assert 0 <= proposal.confidence <= 1
     if proposal.suggested_action is not None:

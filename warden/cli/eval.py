@@ -54,9 +54,11 @@ def eval_command(
     """Measure a triage provider on labelled alerts.
 
     Triages every alert with the provider, each alert's own severity hidden,
-    and prints category and severity accuracy, the confusion matrices and,
-    for openai, cost, tokens and latency. Severities compare as critical/high
-    = critical, medium = warning, low = info. For openai the settings come
+    and prints category and severity accuracy, the confusion matrices, the
+    ten most common confusions and, for openai, cost, tokens and latency.
+    A record's `expr` reaches the provider as the alert's generatorURL.
+    Severities compare as critical/high = critical, medium = warning, low =
+    info. For openai the settings come
     from WARDEN_* as for `warden serve`: every model call is real and costs
     money.
     """
@@ -164,6 +166,14 @@ def _print(report: EvalReport, file: Path) -> None:
                 ),
             )
         console.print(table)
+    if report.top_confusions:
+        console.print("most common confusions (expected -> predicted)")
+        for confusion in report.top_confusions:
+            examples = ", ".join(confusion.ids[:3]) + (", ..." if confusion.count > 3 else "")
+            console.print(
+                f"  {confusion.count:>4}  {confusion.kind:<8}  {confusion.expected} -> "
+                f"{confusion.predicted}  ({examples})"
+            )
     if report.provider != "rules":
         mean_cost = report.cost_usd / report.n if report.n else 0.0
         console.print(

@@ -2,9 +2,11 @@
 
 A labelled file is JSON Lines in the shape of ``../shared/data/alerts-dev.jsonl``: one
 alert rule a line with ``alertname``, ``summary``, ``description``, ``service_group``,
-``exporter``, the expected ``category`` and the expected ``severity``
-(``critical | warning | info``). Each record's own severity is hidden from the provider
-(ARCHITECTURE.md, Settled details), so severity accuracy measures inference.
+``exporter``, the rule's PromQL ``expr`` (optional), the expected ``category`` and the
+expected ``severity`` (``critical | warning | info``). Each record's own severity is hidden
+from the provider (ARCHITECTURE.md, Settled details), so severity accuracy measures
+inference. The ``expr`` reaches the provider the way a firing alert carries it: as the
+``generatorURL`` Prometheus sets (``…/graph?g0.expr=<expr>&g0.tab=1``), in the labels.
 
 The provider sees what the pipeline would show it: the redacted text, the policy's
 action names and categories.
@@ -23,6 +25,7 @@ from typing import Any
 from warden.domain import MalformedProposal, Proposal, Severity
 from warden.errors import ConfigError
 from warden.triage.provider import TriageProvider, TriageRequest
+from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL, generator_url
 from warden.triage.redact import redact_request
 
 # The eval labels use Alertmanager's three levels; the proposal has four.
@@ -36,6 +39,7 @@ SEVERITY_LEVEL: Mapping[Severity, str] = MappingProxyType(
     }
 )
 MALFORMED = "malformed"
+TOP_CONFUSIONS = 10
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -51,12 +55,33 @@ class LabelledAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class Confusion:
+    """One kind of mistake: ``count`` alerts expected as ``expected`` got ``predicted``."""
+
+    kind: str  # "category" or "severity"
+    expected: str
+    predicted: str
+    count: int
+    ids: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "expected": self.expected,
+            "predicted": self.predicted,
+            "count": self.count,
+            "ids": list(self.ids),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EvalReport:
     """Accuracy and spend of one provider over a labelled set.
 
     ``confusion[expected][predicted]`` counts categories; a reply that does not parse is
     predicted as ``malformed`` (and is wrong on both counts). ``misses`` lists the ids
-    whose category was wrong, in input order.
+    whose category was wrong, in input order. ``top_confusions`` are the most common
+    mistakes, category and severity together, most frequent first.
     """
 
     provider: str
@@ -74,6 +99,7 @@ class EvalReport:
     latency_ms_mean: float
     answered_by: Mapping[str, int] = field(default_factory=dict)
     misses: tuple[str, ...] = field(default=())
+    top_confusions: tuple[Confusion, ...] = field(default=())
 
     def as_json(self) -> dict[str, Any]:
         """The report as plain JSON values (the ``--json`` output)."""
@@ -93,6 +119,7 @@ class EvalReport:
             "latency_ms_mean": self.latency_ms_mean,
             "answered_by": dict(self.answered_by),
             "misses": list(self.misses),
+            "top_confusions": [c.as_json() for c in self.top_confusions],
         }
 
 
@@ -126,12 +153,19 @@ def to_labelled(
         raise ValueError("'alertname' must be a non-empty string")
     summary = record.get("summary")
     description = record.get("description")
+    expr = record.get("expr")
+    if expr is not None and not isinstance(expr, str):
+        raise ValueError("'expr' must be a string")
+    labels = {"alertname": alertname}
+    if expr:
+        labels[GENERATOR_URL_LABEL] = generator_url(expr)
     request = TriageRequest(
         service=service_slug(record),
         title=summary if isinstance(summary, str) and summary else alertname,
         description=description if isinstance(description, str) else "",
-        # Only the name: the record's severity (field or label) never reaches the provider.
-        labels=MappingProxyType({"alertname": alertname}),
+        # The name and the rule's URL: the record's severity (field or label) never
+        # reaches the provider.
+        labels=MappingProxyType(labels),
         severity=None,
         allowed_actions=allowed_actions,
         categories=categories,
@@ -198,6 +232,7 @@ def evaluate(
     prompt_tokens = completion_tokens = 0
     cost_usd = latency_ms = 0.0
     misses: list[str] = []
+    mistakes: dict[tuple[str, str, str], list[str]] = {}
     for alert in alerts:
         request, _counts = redact_request(alert.request, extra_patterns)
         reply = provider.propose(request)
@@ -221,7 +256,11 @@ def evaluate(
             category_hits += 1
         else:
             misses.append(alert.id)
-        severity_hits += got_severity == alert.severity
+            mistakes.setdefault(("category", alert.category, got_category), []).append(alert.id)
+        if got_severity == alert.severity:
+            severity_hits += 1
+        else:
+            mistakes.setdefault(("severity", alert.severity, got_severity), []).append(alert.id)
         fallbacks += reply.fallback_reason is not None
         prompt_tokens += reply.prompt_tokens
         completion_tokens += reply.completion_tokens
@@ -250,4 +289,14 @@ def evaluate(
         latency_ms_mean=latency_ms / n if n else 0.0,
         answered_by=answered_by,
         misses=tuple(misses),
+        top_confusions=_most_common(mistakes),
+    )
+
+
+def _most_common(mistakes: Mapping[tuple[str, str, str], list[str]]) -> tuple[Confusion, ...]:
+    # Ties break by kind, then names, so two runs print the same list.
+    ranked = sorted(mistakes.items(), key=lambda item: (-len(item[1]), item[0]))
+    return tuple(
+        Confusion(kind, expected, predicted, len(ids), tuple(ids))
+        for (kind, expected, predicted), ids in ranked[:TOP_CONFUSIONS]
     )

@@ -1,0 +1,208 @@
+"""The ``rules`` provider: deterministic, offline triage from the alert's words and rule.
+
+The classifier follows the labelling principles of ``../shared/design/labelling.md``,
+each implemented by a named family of weighted phrases (``families.py``):
+
+- a cause stated in the text wins over the symptom (read on the whole description);
+- otherwise the symptom decides: word families read the headline (title and alert name,
+  which count fully) and the description (which counts less, and what it only guesses at
+  less still); metric families read the rule's expression when the alert carries its
+  ``generatorURL`` (``expression.py``): a duration is latency, ``up == 0`` connectivity,
+  a share of a limit or a count of queued work exhaustion;
+- ``unknown`` has families of its own (failures without a cause, states and notices), so
+  an alert about a failure is not pulled into a category by an incidental word, and it is
+  also the answer when nothing names latency, connectivity or exhaustion clearly.
+
+The severity comes from the same reading (``severity.py``), never from the alert's own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from warden.domain import Severity
+from warden.triage.provider import TriageReply, TriageRequest
+from warden.triage.providers.rules.expression import expression_of, metric_reading
+from warden.triage.providers.rules.families import (
+    CAUSE_FAMILIES,
+    CONN,
+    LAT,
+    METRIC_FAMILIES,
+    RES,
+    UNK,
+    WORD_FAMILIES,
+    Family,
+)
+from warden.triage.providers.rules.severity import infer_severity
+
+__all__ = ["Classification", "Evidence", "RulesProvider", "classify"]
+
+# Words telling that clearing a cache is the fitting first aid for exhaustion.
+_CACHE_WORDS = re.compile(r"\bcache[sd]?\b|\bmemory\b|\bheap\b|\bredis\b|\bmemcached\b|\boom\b")
+# Words telling that the service itself is stuck or crash-looping, so a restart helps.
+_RESTART_WORDS = re.compile(
+    r"\bcrash ?loop(ing|backoff)?\b|\bcrash(ed|es|ing)?\b|\bunhealthy\b|\bnot responding\b"
+    r"|\bhung\b|\bhang(s|ing)?\b|\bdeadlock(s|ed)?\b|\btoo many restarts\b|\bstuck\b"
+)
+
+# A template placeholder (`{{ $labels.instance }}`) in an unrendered alert says nothing.
+_TEMPLATE = re.compile(r"\{\{.*?\}\}")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[_/]+")
+
+# Scores below this are too weak to name a category.
+_MIN_SCORE = 1.0
+_DESCRIPTION_WEIGHT = 0.6
+# What a description only guesses at ("may indicate", "possibly due to") counts less
+# than what it states.
+_SPECULATION_WEIGHT = 0.3
+_HEDGE = re.compile(
+    r"\b(may|might|could|possibly|probably|likely|usually|often|potential(ly)?|e\.g\.)\b[^.]*"
+)
+# The expression shows what is measured, but a rule's words are its author's reading.
+_EXPRESSION_WEIGHT = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One phrase found: the family (principle) it belongs to and the words matched."""
+
+    family: str
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """The rules' verdict for one alert, with the evidence behind it."""
+
+    category: str
+    severity: Severity
+    confidence: float
+    evidence: tuple[Evidence, ...]
+    scores: Mapping[str, float]
+
+
+def _normalise(text: str) -> str:
+    text = _TEMPLATE.sub(" ", text)
+    text = _CAMEL.sub(" ", text)
+    return _SEPARATORS.sub(" ", text).lower()
+
+
+def _score(
+    families: Iterable[Family],
+    parts: tuple[tuple[str, float], ...],
+    scores: dict[str, float],
+    evidence: dict[str, list[Evidence]],
+) -> None:
+    # Each phrase counts once, in the first part where it is found (parts come by weight).
+    for family in families:
+        for pattern, weight in family.phrases:
+            for text, factor in parts:
+                match = pattern.search(text)
+                if match is not None:
+                    scores[family.category] += weight * factor
+                    evidence[family.category].append(Evidence(family.name, match.group(0).strip()))
+                    break
+
+
+def classify(request: TriageRequest) -> Classification:
+    """Classify one alert by its words and its rule's expression. Pure: same request, same
+    answer.
+
+    Reads the title, the ``alertname`` label, the description and the ``generatorURL``
+    label; never the request's severity. ``confidence`` grows with the winning score and
+    with its lead over the others.
+    """
+    headline = _normalise(f"{request.title} {request.labels.get('alertname', '')}")
+    description = _normalise(request.description)
+    speculation = " ".join(m.group(0) for m in _HEDGE.finditer(description))
+    statement = _HEDGE.sub(" ", description)
+    expression = metric_reading(expression_of(request.labels))
+    scores = {c: 0.0 for c in (LAT, CONN, RES, UNK)}
+    evidence: dict[str, list[Evidence]] = {c: [] for c in scores}
+    _score(CAUSE_FAMILIES, ((headline, 1.0), (description, _DESCRIPTION_WEIGHT)), scores, evidence)
+    _score(
+        WORD_FAMILIES,
+        ((headline, 1.0), (statement, _DESCRIPTION_WEIGHT), (speculation, _SPECULATION_WEIGHT)),
+        scores,
+        evidence,
+    )
+    _score(METRIC_FAMILIES, ((expression, _EXPRESSION_WEIGHT),), scores, evidence)
+
+    best = max((LAT, CONN, RES), key=lambda c: scores[c])
+    category = best if scores[best] >= _MIN_SCORE and scores[best] > scores[UNK] else UNK
+    total = sum(scores.values())
+    if total == 0:
+        confidence = 0.2
+    else:
+        strength = min(scores[category] / 6.0, 1.0)
+        share = scores[category] / total
+        confidence = round(0.2 + 0.75 * strength * share, 2)
+    return Classification(
+        category=category,
+        severity=infer_severity(category, headline, description),
+        confidence=confidence,
+        evidence=tuple(dict.fromkeys(evidence[category])),
+        scores=MappingProxyType(scores),
+    )
+
+
+def _suggest(category: str, text: str, allowed: Iterable[str]) -> str | None:
+    allowed = set(allowed)
+    if category == RES and "clear_cache" in allowed and _CACHE_WORDS.search(text):
+        return "clear_cache"
+    if "restart_canary" in allowed and _RESTART_WORDS.search(text):
+        return "restart_canary"
+    return None
+
+
+def _root_cause(result: Classification) -> str:
+    if not result.evidence:
+        return "No latency, connectivity or resource signal in the alert text."
+    by_family: dict[str, list[str]] = {}
+    for item in result.evidence:
+        by_family.setdefault(item.family, []).append(f"'{item.words}'")
+    reasons = "; ".join(f"{family}: {', '.join(words)}" for family, words in by_family.items())
+    return f"Classified as {result.category} ({reasons})."
+
+
+class RulesProvider:
+    """The embedded default provider: no network, no state, deterministic replies.
+
+    The severity in the reply is the request's own when it has one (the monitoring
+    system knows better than word matching), else the inferred one. The suggested
+    action is always one of ``request.allowed_actions``, targets ``request.service``, and
+    never needs params (a rollback's version cannot be guessed from text).
+    """
+
+    name = "rules"
+
+    def propose(self, request: TriageRequest) -> TriageReply:
+        started = time.perf_counter()
+        result = classify(request)
+        alertname = request.labels.get("alertname", "")
+        text = _normalise(f"{request.title} {alertname} {request.description}")
+        action = _suggest(result.category, text, request.allowed_actions)
+        category = result.category if result.category in request.categories else UNK
+        proposal = {
+            "category": category,
+            "severity": (request.severity or result.severity).value,
+            "root_cause": _root_cause(result),
+            "suggested_action": (
+                None
+                if action is None
+                else {"name": action, "service": request.service, "params": {}}
+            ),
+            "confidence": result.confidence,
+        }
+        return TriageReply(
+            raw=json.dumps(proposal),
+            provider=self.name,
+            model=None,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )

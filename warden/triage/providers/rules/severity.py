@@ -1,0 +1,124 @@
+"""Severity from the same reading as the category (labelling.md, How to decide 4).
+
+Rule authors use ``critical`` for outages, data loss and what breaks users now, ``warning``
+for degradation and approaching limits, ``info`` for notices. Each family below moves a
+score up or down by its step; the total picks the level: 2 or more critical, 1 high,
+0 or less medium; a notice is low unless the score reaches critical. The alert's own
+severity is never read here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from warden.domain import Severity
+from warden.triage.providers.rules.families import CONN, DOWN, RES
+
+
+@dataclass(frozen=True, slots=True)
+class SeverityFamily:
+    """Phrases that move the severity score by ``step`` (once per family)."""
+
+    name: str
+    step: int
+    pattern: re.Pattern[str]
+
+
+def _severity_family(name: str, step: int, *phrases: str) -> SeverityFamily:
+    return SeverityFamily(name, step, re.compile("|".join(phrases)))
+
+
+SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
+    _severity_family(
+        "the author says it is urgent",
+        2,
+        r"\bcritical(ly)?\b|\bemergency\b|\bfatal\b|\bsevere(ly)?\b|\bimmediate(ly)?\b",
+    ),
+    _severity_family(
+        "data at risk",
+        2,
+        r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b",
+        r"\bsplit.?brain\b|\btoo many (masters|leaders|primar(y|ies))\b",
+    ),
+    # States that are broken outright, not degraded: an expired or revoked credential, a
+    # sealed vault, a red cluster, a panicking process.
+    _severity_family(
+        "broken outright", 2, r"\bexpired\b|\brevoked\b|\bsealed\b|\bred\b|\bpanic(s|ked)?\b"
+    ),
+    # Server errors are what users see: critical even when only "high". Client errors
+    # (4xx) are mostly the clients' own doing.
+    _severity_family("users see server errors now", 2, r"\b5xx\b|\bhttp 5\d\d\b"),
+    # A machine's body failing takes everything on it down with it.
+    _severity_family(
+        "hardware at fault",
+        2,
+        r"\b(over)?temperature\b|\bfans?\b|\bcooling\b|\bbattery\b|\bpsu\b|\bpower supply\b",
+        r"\braid\b|\bsmart\b",
+    ),
+    # Writes, ingestion, replication or compaction failing: data is being lost or not kept.
+    _severity_family(
+        "the data path fails",
+        1,
+        r"\b(writ(e|es|ing)|wal|compact\w*|ingest\w*|replicat\w*|checkpoints?|flush\w*"
+        r"|persist\w*|produce|commit\w*|samples|spans|records)\b"
+        r"[^.]{0,40}\b(fail\w*|errors?|refus\w*|dropp\w*)\b"
+        r"|\b(fail\w*|errors?|refus\w*|dropp\w*)\b[^.]{0,40}"
+        r"\b(writ(e|es|ing)|wal|compact\w*|ingest\w*|replicat\w*|checkpoints?|flush\w*"
+        r"|persist\w*|produce|commit\w*|samples|spans|records)\b",
+    ),
+    _severity_family(
+        "an outage",
+        1,
+        DOWN + r"|\bno (elected |active |writable )?(leader|primary)\b|\bcrash(ed)?\b|\bdied\b",
+    ),
+    _severity_family("something is gone", 1, r"\bmissing\b|\bdisappeared\b"),
+    _severity_family(
+        "a service cannot work",
+        1,
+        r"\bunavailable\b|\bcannot\b|\bunable to\b|\bno\b[\w\s]{0,20}\b(alive|online)\b",
+        r"\bstopped\b|\bnot ingesting\b|\bhas not\b",
+    ),
+    # Data not fully placed (unassigned shards, incomplete groups), work wedged, a node
+    # under a pressure condition.
+    _severity_family(
+        "work wedged or data unplaced",
+        1,
+        r"\bunassigned\b|\bincomplete\b|\bstuck\b|\bpressure\b",
+    ),
+    # "very high" undoes what a plain "high" takes off; "highly", "very slow" escalate.
+    _severity_family("stressed as extreme", 1, r"\bvery (high|large|slow)\b|\bhighly\b"),
+    _severity_family(
+        "degradation or an approaching limit",
+        -1,
+        r"\bwarning\b|\bapproaching\b|\bnearly\b|\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
+    ),
+    _severity_family("hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b|\btoo many\b"),
+)
+# Notices: under-use, recent events, advice.
+NOTICE = re.compile(
+    r"\bunderutili[sz]ed\b|\brecently\b|\brestarted\b|\binitiali[sz]ing\b|\binfo(rmational)?\b"
+    r"|\bconsider\b|\bunused\b|\bnot (auto )?analy[sz]ed\b"
+)
+# Where a category's score starts. Something unreachable is rarely minor: connectivity
+# starts one step up; exhaustion is mostly a limit being approached: one step down.
+_START = {CONN: 1, RES: -1}
+# The alert's own title calling itself critical or a warning is its author's verdict.
+_CRITICAL_TITLE = re.compile(r"\bcritical\b")
+_WARNING_TITLE = re.compile(r"\bwarning\b")
+
+
+def infer_severity(category: str, headline: str, description: str) -> Severity:
+    """The severity the alert's words and category suggest. Pure."""
+    if _CRITICAL_TITLE.search(headline):
+        return Severity.CRITICAL
+    if _WARNING_TITLE.search(headline):
+        return Severity.MEDIUM
+    text = f"{headline} . {description}"
+    score = _START.get(category, 0)
+    score += sum(family.step for family in SEVERITY_FAMILIES if family.pattern.search(text))
+    if score >= 2:
+        return Severity.CRITICAL
+    if NOTICE.search(text):
+        return Severity.LOW
+    return Severity.HIGH if score == 1 else Severity.MEDIUM

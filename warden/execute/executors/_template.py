@@ -48,8 +48,8 @@ def render(
 ) -> str:
     """``template`` with each placeholder replaced by ``encode(value)``; a placeholder
     without a value is refused, and so is a value with a ``.`` or ``..`` segment."""
-    for name in names_in(template):  # refuses anything but plain names before formatting
-        _refuse_dot_segments(name, values.get(name, ""))
+    for used in names_in(template):  # refuses anything but plain names before formatting
+        _refuse_dot_segments(used, values.get(used, ""))
     out: list[str] = []
     for literal, name, _spec, _conversion in _FORMATTER.parse(template):
         out.append(literal)

@@ -95,3 +95,22 @@ def test_replicas_appending_at_once_leave_a_chain_that_verifies(store_url: str) 
     assert checked.events == 60 and checked.anchored_seq == newest
     for replica in replicas:
         replica.store.dispose()
+
+
+def test_an_event_of_a_rolled_back_savepoint_is_never_anchored(store_url: str) -> None:
+    """Ingest writes each alert in a savepoint; when the last one fails, the anchor must
+    name the last event that was committed, or verify would fail for nothing."""
+    warden = Warden(Settings(database_url=store_url))
+    warden.store.migrate()
+    with warden.store.session() as session:
+        audit.record(session, incident_id=None, actor="test", kind="kept", data={}, now=NOW)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            audit.record(session, incident_id=None, actor="test", kind="undone", data={},
+                         now=NOW)
+            raise RuntimeError("this alert fails")
+    with warden.store.session() as session:
+        checked = audit.verify(session)
+        newest = session.execute(select(func.max(AuditRow.id))).scalar_one()
+    assert checked.ok, checked.problem
+    assert checked.events == 1 and checked.anchored_seq == newest
+    warden.store.dispose()

@@ -70,6 +70,15 @@ def fresh_pg_database(server_url: str) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
+@pytest.fixture(autouse=True)
+def audit_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's audit key (and anchor) in its own directory: a PostgreSQL database has
+    no file to keep them beside, and tests must not share an anchor."""
+    path = tmp_path / "warden-audit.key"
+    monkeypatch.setenv("WARDEN_AUDIT_KEY_FILE", str(path))
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL; tests using it run once on each backend."""

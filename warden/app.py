@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from warden.audit import SEAL_INFO_KEY, audit_seal_for
 from warden.config import Settings
 from warden.ingest.accept import pending_work
 from warden.ingest.writer import IngestWriter
@@ -59,10 +60,17 @@ class PolicyHolder:
 class Warden:
     """One Warden process: everything the API and the worker share."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+        create_audit_key: bool = True,
+    ) -> None:
+        """``ConfigError`` when the audit key cannot be found (or, with
+        ``create_audit_key``, created); see ``audit.resolve_seal``."""
         self.settings = settings
         self.clock = clock
-        self.store = Store(settings.database_url)
+        self.audit_seal = audit_seal_for(settings, create=create_audit_key)
+        self.store = Store(settings.database_url,
+                           session_info={SEAL_INFO_KEY: self.audit_seal})
         self.policy = PolicyHolder(str(settings.policy) if settings.policy else None)
         self.metrics = Metrics()
         self.redact_patterns = tuple(re.compile(p) for p in settings.redact_patterns)
@@ -88,6 +96,8 @@ class Warden:
             )
             self._worker_thread.start()
         log.info("warden.started", database=self.store.dialect,
+                 audit_key=self.audit_seal.key_origin,
+                 audit_anchor=str(self.audit_seal.anchor or "none (a cut tail will not show)"),
                  policy=self.policy.path or "built-in example (dry_run)",
                  triage_provider=self.settings.triage_provider)
 

@@ -6,10 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.approval.factories import NOW, policy, store_at, triaged
+from warden import audit
 from warden.approval import submit
 from warden.audit.report import render_report, write_postmortem
 from warden.domain import ApprovalChannel, Verdict
-from warden.store import ExecutionRow, IncidentRow
+from warden.store import IncidentRow
 
 
 def test_untrusted_text_cannot_shape_the_report(tmp_path: Path) -> None:
@@ -20,11 +21,15 @@ def test_untrusted_text_cannot_shape_the_report(tmp_path: Path) -> None:
            reason="no |\n# not a heading", channel=ApprovalChannel.API, policy=policy(),
            now=NOW + timedelta(minutes=1))
     with store.session() as session:
-        session.add(ExecutionRow(
-            incident_id=incident_id, idempotency_key="k1", service="payment-gateway",
-            action={"name": "clear_cache", "service": "payment-gateway", "params": {}},
-            executor="http", status="failed", automated=False, dry_run=False,
-            output="```\n# injected heading\n```", started_at=NOW, finished_at=NOW))
+        action = {"name": "clear_cache", "service": "payment-gateway", "params": {}}
+        audit.record(session, incident_id=incident_id, actor="execute",
+                     kind="execution.started",
+                     data={"execution_id": 1, "idempotency_key": "k1", "action": action,
+                           "executor": "http", "automated": False, "dry_run": False}, now=NOW)
+        audit.record(session, incident_id=incident_id, actor="execute",
+                     kind="execution.finished",
+                     data={"execution_id": 1, "status": "failed",
+                           "output": "```\n# injected heading\n```"}, now=NOW)
     with store.session() as session:
         text = render_report(session, incident_id, policy=policy(), change_lookback_minutes=120)
     assert text is not None

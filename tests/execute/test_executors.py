@@ -68,6 +68,17 @@ def test_a_placeholder_inside_an_element_stays_inside_it() -> None:
     (("{version.__class__}",), {"version": "v"}, "checkout-web", "plain"),
     (("{version!r}",), {"version": "v"}, "checkout-web", "plain"),
     (("{0}",), {}, "checkout-web", "plain"),
+    # '.' and '..' walk the file system: refused whole, as a segment, and made by values.
+    (("{version}",), {"version": "."}, "checkout-web", "'.' and '..' are refused"),
+    (("{version}",), {"version": ".."}, "checkout-web", "'.' and '..' are refused"),
+    (("{service}",), {}, "..", "'.' and '..' are refused"),
+    (("/srv/{version}/bin",), {"version": ".."}, "checkout-web", "'.' and '..' are refused"),
+    (("--dir={version}",), {"version": "../../etc"}, "checkout-web",
+     "'.' and '..' are refused"),
+    (("/srv/{version}",), {"version": "a/./b"}, "checkout-web", "'.' and '..' are refused"),
+    (("{version}.",), {"version": ""}, "checkout-web", "would be '.'"),
+    (("{version}{build}",), {"version": ".", "build": "."}, "checkout-web",
+     "'.' and '..' are refused"),
 ])
 def test_refused_before_anything_runs(template: Sequence[str], params: Mapping[str, str],
                                       service: str, problem: str) -> None:
@@ -157,7 +168,9 @@ def test_http_dry_run_sends_nothing(target: TargetServer) -> None:
 @pytest.mark.parametrize(("url", "params", "problem"), [
     ("http://{service}/x", {}, "scheme and host must be fixed"),
     ("{scheme}://127.0.0.1/x", {"scheme": "http"}, "scheme and host must be fixed"),
-    ("http://127.0.0.1:9/{key}/x", {"key": ".."}, "walk"),
+    ("http://127.0.0.1:9/{key}/x", {"key": ".."}, "'.' and '..' are refused"),
+    ("http://127.0.0.1:9/{key}/x", {"key": "."}, "'.' and '..' are refused"),
+    ("http://127.0.0.1:9/x?to={key}", {"key": "../admin"}, "'.' and '..' are refused"),
     ("file:///etc/{service}", {}, "scheme and host must be fixed"),
     ("file://host/etc/{service}", {}, "not http"),
 ])
@@ -188,3 +201,12 @@ def test_notify_posts_json_to_the_webhook(target: TargetServer) -> None:
 def test_notify_without_a_webhook_is_logged() -> None:
     result = NotifyExecutor(webhook_url=None, timeout_s=5).send({"text": "hello"})
     assert result.ok and "logged" in result.output
+
+
+def test_notify_refuses_dot_segments_like_every_executor(target: TargetServer) -> None:
+    notifier = NotifyExecutor(webhook_url=target.url + "/hook", timeout_s=5)
+    spec = ExecutorSpec(type="notify", message="logs in /var/log/{where}")
+    with pytest.raises(ExecutorError, match=r"'\.' and '\.\.' are refused") as raised:
+        notifier.run(job(spec, {"where": "../../etc"}))
+    assert raised.value.recoverable is False
+    assert target.requests("/hook") == []

@@ -109,3 +109,34 @@ def test_slack_and_the_webhook_both_hear_of_a_request(
             return client.get(f"/v1/incidents/{incident_id}/report").text
 
     running.wait_for(lambda: "notify.sent" in report())  # both took it, so it counts as sent
+
+
+HOSTILE_TITLE = "<!channel> <!here> <@U0BOSS> see <http://evil.example|status page> & <#C0X>"
+
+
+def _inert(text: str) -> None:
+    """No Slack control sequence survives: each ``<`` ``>`` ``&`` of the alert is escaped."""
+    assert "<" not in text and ">" not in text
+    assert ("&lt;!channel&gt; &lt;!here&gt; &lt;@U0BOSS&gt; see "
+            "&lt;http://evil.example|status page&gt; &amp; &lt;#C0X&gt;") in text
+
+
+def test_an_alert_cannot_ping_or_disguise_a_link_in_the_notification_text(
+    slack_warden: Callable[..., RunningWarden], slack_server: FakeSlackServer,
+    webhook: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = webhook
+    running = slack_warden(notify_webhook_url=url)
+    with running.client() as client:
+        response = client.post("/v1/alerts/generic", json={
+            "service": "checkout-web", "title": HOSTILE_TITLE})
+    assert response.status_code == 202, response.text
+
+    slack_server.wait_for(lambda: bool(slack_server.messages))
+    running.wait_for(lambda: bool(received))
+    _inert(received[0]["text"])               # the webhook's text
+    _inert(slack_server.messages[0].text)     # Slack's fallback text (notifications)
+    assert "<!channel>" not in slack_server.messages[0].all_text()
+    # The structured fields keep the alert's words as sent, for machines to read.
+    assert received[0]["incident"]["title"] == HOSTILE_TITLE
+

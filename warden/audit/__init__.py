@@ -1,5 +1,9 @@
-"""Audit: the hash-chained event log every stage appends to, and its verification."""
+"""Audit: the keyed, anchored event chain every stage appends to, and its verification."""
 
-from warden.audit.chain import ChainReport, record, verify
+from warden.audit.chain import SEAL_INFO_KEY, ChainReport, record, verify
+from warden.audit.seal import AuditSeal, audit_seal_for, resolve_seal
 
-__all__ = ["ChainReport", "record", "verify"]
+__all__ = [
+    "SEAL_INFO_KEY", "AuditSeal", "ChainReport", "audit_seal_for", "record", "resolve_seal",
+    "verify",
+]

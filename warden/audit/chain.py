@@ -1,33 +1,45 @@
-"""The hash-chained audit log: append an event, verify the chain.
+"""The keyed audit chain: append an event, verify the chain against the key and the anchor.
 
-Each event's ``hash`` is the SHA-256 of the previous event's hash and the event's own
-canonical JSON, so changing, removing or reordering any row breaks every later link.
+Each event's ``hash`` column holds its MAC: an HMAC-SHA-256, under a key kept outside the
+database (``AuditSeal``), of the previous event's MAC and the event's own canonical JSON.
+Changing, removing or reordering a row breaks every later link, and without the key nobody
+can recompute the links after an edit. After each commit that appended events, the newest
+event's id and MAC are written to the anchor file, so deleting the newest events shows too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
+from warden.audit.seal import Anchor, AuditSeal, advance_anchor, read_anchor
 from warden.store.tables import AuditRow
 
 GENESIS = "0" * 64
 # Serialises appends across PostgreSQL replicas (SQLite's writer lock already does).
 _AUDIT_LOCK_ID = 0x57A7DE12
 
+SEAL_INFO_KEY = "warden.audit.seal"
+"""Where a session finds its store's ``AuditSeal`` (``Session.info``, set by the Store)."""
 
-def event_hash(
-    prev_hash: str, *, incident_id: int | None, at: datetime, actor: str, kind: str,
-    data: Mapping[str, Any],
+UNSEALED = AuditSeal(key=b"", anchor=None, key_origin="no key (a store built without one)")
+"""Used by a store built without a seal (tests, tools). Its events never verify under a
+real key, so an unsealed process writing to a production database shows at once."""
+
+
+def event_mac(
+    key: bytes, prev_mac: str, *, incident_id: int | None, at: datetime, actor: str,
+    kind: str, data: Mapping[str, Any],
 ) -> str:
-    """The hash of one event given its predecessor's; a pure function of its arguments."""
+    """The MAC of one event given its predecessor's; a pure function of its arguments."""
     body = json.dumps(
         {
             "incident_id": incident_id,
@@ -41,13 +53,19 @@ def event_hash(
         ensure_ascii=True,
         default=str,
     )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    return hmac.new(key, (prev_mac + body).encode(), hashlib.sha256).hexdigest()
 
 
 _INSERT_EVENT = insert(AuditRow)
 # Built once (building a statement costs more than running it). Events are only ever
 # inserted by ``record``, with Core, so reading the last one needs no ORM autoflush.
-_LAST_HASH = select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
+_LAST_EVENT = select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
+
+
+def seal_of(session: Session) -> AuditSeal:
+    """The seal of the store ``session`` belongs to (``UNSEALED`` when it has none)."""
+    seal: AuditSeal = session.info.get(SEAL_INFO_KEY, UNSEALED)
+    return seal
 
 
 def record(
@@ -57,7 +75,8 @@ def record(
     """Append one event inside the caller's transaction (it lands or not with the caller's work).
 
     ``data`` must be JSON-serialisable; it is stored as given after a JSON round trip, so the
-    hash verifies against exactly what the database returns. Returns the event's hash.
+    MAC verifies against exactly what the database returns. Returns the event's MAC. When
+    the transaction commits, the anchor moves to the newest event (``_anchor_after_commit``).
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
@@ -67,22 +86,34 @@ def record(
     transaction = connection.get_nested_transaction() or connection.get_transaction()
     prev = _head_written_in(session, transaction)
     if prev is None:
-        prev = connection.execute(_LAST_HASH).scalar_one_or_none() or GENESIS
-    digest = event_hash(prev, incident_id=incident_id, at=now, actor=actor, kind=kind,
-                        data=stored)
-    connection.execute(_INSERT_EVENT, {
+        last = connection.execute(_LAST_EVENT).first()
+        prev = last.hash if last is not None else GENESIS
+    mac = event_mac(seal_of(session).key, prev, incident_id=incident_id, at=now, actor=actor,
+                    kind=kind, data=stored)
+    result = connection.execute(_INSERT_EVENT, {
         "incident_id": incident_id, "at": now, "actor": actor, "kind": kind, "data": stored,
-        "prev_hash": prev, "hash": digest,
+        "prev_hash": prev, "hash": mac,
     })
-    session.info[_HEAD_KEY] = (transaction, digest)
-    return digest
+    inserted = result.inserted_primary_key
+    assert inserted is not None  # a single-row insert always reports its key
+    session.info[_HEAD_KEY] = _Written(transaction, Anchor(int(inserted[0]), mac),
+                                       nested=connection.get_nested_transaction() is not None)
+    return mac
 
 
 _HEAD_KEY = "warden.audit.head"
+_COMMITTED_HEAD_KEY = "warden.audit.committed_head"
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    transaction: object
+    head: Anchor
+    nested: bool
 
 
 def _head_written_in(session: Session, transaction: object) -> str | None:
-    """The hash of the event this session wrote last, if it was written in ``transaction``
+    """The MAC of the event this session wrote last, if it was written in ``transaction``
     and that is still the innermost one; else None (ask the database).
 
     Saves a query per event when a transaction writes several (an ingest batch). Sound
@@ -91,40 +122,99 @@ def _head_written_in(session: Session, transaction: object) -> str | None:
     was rolled back or released is no longer the innermost transaction, so an event written
     in it is never taken for the head.
     """
-    written = session.info.get(_HEAD_KEY)
-    if written is None or written[0] is not transaction:
+    written: _Written | None = session.info.get(_HEAD_KEY)
+    if written is None or written.transaction is not transaction:
         return None
-    digest: str = written[1]
-    return digest
+    return written.head.mac
+
+
+@event.listens_for(Session, "before_commit")
+def _head_before_commit(session: Session) -> None:
+    """Note the head this commit makes durable, while the append lock is still held.
+
+    The last event written outside any savepoint is the head for sure. One written in a
+    savepoint may have been rolled back with it, so then the database is asked."""
+    written: _Written | None = session.info.pop(_HEAD_KEY, None)
+    if written is None or session.in_nested_transaction():
+        if written is not None:
+            session.info[_HEAD_KEY] = written  # a savepoint's release: the real commit comes
+        return
+    head = written.head
+    if written.nested:
+        last = session.connection().execute(_LAST_EVENT).first()
+        if last is None:
+            return
+        head = Anchor(last.id, last.hash)
+    session.info[_COMMITTED_HEAD_KEY] = head
+
+
+@event.listens_for(Session, "after_commit")
+def _anchor_after_commit(session: Session) -> None:
+    head: Anchor | None = session.info.pop(_COMMITTED_HEAD_KEY, None)
+    anchor = seal_of(session).anchor
+    if head is not None and anchor is not None:
+        advance_anchor(anchor, head)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_head(session: Session) -> None:
+    if not session.in_transaction():
+        session.info.pop(_HEAD_KEY, None)
+        session.info.pop(_COMMITTED_HEAD_KEY, None)
 
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
+    """What verification found: ``problem`` is None when the chain verifies. ``anchored_seq``
+    is the id of the event the anchor file named and the chain still holds (None: there
+    was no anchor to check, so a cut tail would not have shown)."""
+
     events: int
     first_broken_id: int | None
     problem: str | None
+    anchored_seq: int | None = None
 
     @property
     def ok(self) -> bool:
-        return self.first_broken_id is None
+        return self.problem is None
 
 
-def verify_rows(rows: Iterable[AuditRow]) -> ChainReport:
-    """Check every link of the chain in id order; name the first event that does not verify."""
+def verify_rows(rows: Iterable[AuditRow], *, key: bytes, anchor: Anchor | None) -> ChainReport:
+    """Check every link of the chain in id order under ``key``, then that the chain still
+    holds the ``anchor``ed event with its MAC; name the first event that does not verify.
+
+    Events after the anchor are fine: they were committed after it was last written (or by
+    a replica whose anchor file is elsewhere), and they verify by their links."""
     prev = GENESIS
     count = 0
+    anchored = False
     for row in rows:
         count += 1
         if row.prev_hash != prev:
             return ChainReport(count, row.id, "its prev_hash does not match the event before it")
-        expected = event_hash(prev, incident_id=row.incident_id, at=row.at, actor=row.actor,
-                              kind=row.kind, data=row.data)
-        if row.hash != expected:
-            return ChainReport(count, row.id, "its content does not match its hash")
+        expected = event_mac(key, prev, incident_id=row.incident_id, at=row.at, actor=row.actor,
+                             kind=row.kind, data=row.data)
+        if not hmac.compare_digest(row.hash, expected):
+            return ChainReport(count, row.id, "its MAC does not match its content under the "
+                                              "audit key (edited, or written without the key)")
+        if anchor is not None and row.id == anchor.seq:
+            if row.hash != anchor.mac:
+                return ChainReport(count, row.id, "it is not the event the anchor file names "
+                                                  "(the chain was rewritten from here)")
+            anchored = True
         prev = row.hash
-    return ChainReport(count, None, None)
+    if anchor is not None and not anchored:
+        return ChainReport(count, None, f"the anchor file names event {anchor.seq}, which the "
+                                        "chain no longer holds: the newest events were deleted")
+    return ChainReport(count, None, None, anchor.seq if anchor is not None else None)
 
 
 def verify(session: Session) -> ChainReport:
+    """Verify the whole chain with the session's seal (its key and its anchor file)."""
+    seal = seal_of(session)
+    try:
+        anchor = read_anchor(seal.anchor) if seal.anchor is not None else None
+    except ValueError as exc:
+        return ChainReport(0, None, str(exc))
     rows = session.execute(select(AuditRow).order_by(AuditRow.id)).scalars()
-    return verify_rows(rows)
+    return verify_rows(rows, key=seal.key, anchor=anchor)

@@ -1,8 +1,11 @@
 """The post-mortem of one incident, in Markdown, from what the store recorded.
 
 ``render_report`` reads only; ``write_postmortem`` puts it in a file (for review in git).
-Everything the alert or the model wrote is untrusted text: it is shown in code fences or
-as escaped table cells, never as Markdown of the report's own.
+Who approved and what ran come from the audit chain, verified first, never from the
+approvals and executions tables (which the chain does not cover: a row forged there must
+not pass for a verified approval). Everything the alert or the model wrote is untrusted
+text: it is shown in code fences or as escaped table cells, never as Markdown of the
+report's own.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warden.audit.chain import ChainReport, verify
 from warden.changes import RecordedChange, changes_before
 from warden.policy import Policy
-from warden.store import AuditRow, ExecutionRow, FreezeRow, IncidentRow
+from warden.store import AuditRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
 
 _CELL_CHARS = 160
@@ -29,19 +34,24 @@ _CELL_CHARS = 160
 
 def render_report(
     session: Session, incident_id: int, *, change_lookback_minutes: float,
-    policy: Policy | None = None,
+    policy: Policy | None = None, chain: ChainReport | None = None,
 ) -> str | None:
     """The post-mortem of incident ``incident_id``, or None when there is no such incident.
 
     Sections: summary, what went wrong, timeline (every audit event), the raw alert, the
     changes on the service in the ``change_lookback_minutes`` before the first alert, the
     proposal (provider, model, tokens, cost), the decision and every reason (re-checks
-    included), approvals, executions and their output, verification. ``policy`` only adds
-    the service's tier. Deterministic for a given store.
+    included), approvals, executions and their output, verification. Approvals,
+    executions and verification are built from the audit events; ``chain`` is the
+    verification of the whole chain (done here when not given), and when it failed the
+    report says so at the top and in those sections. ``policy`` only adds the service's
+    tier. Deterministic for a given store.
     """
     detail = incident_detail(session, incident_id)
     if detail is None:
         return None
+    if chain is None:
+        chain = verify(session)
     row = detail.incident
     events = list(session.execute(
         select(AuditRow).where(AuditRow.incident_id == incident_id).order_by(AuditRow.id)
@@ -52,19 +62,73 @@ def render_report(
     ).scalars())
     frozen = session.get(FreezeRow, row.service)
     changes = changes_before(session, row.service, row.first_seen, change_lookback_minutes)
+    warning = _unverified_warning(chain)
+    executions = _executions_of(events)
     parts = [
         _summary(row, policy, follow_ups),
-        _went_wrong(detail, events, follow_ups),
+        *([warning] if warning else []),
+        _went_wrong(detail, events, executions, follow_ups),
         _timeline(events),
         _raw_alert(detail),
         _changes(changes, row.first_seen, change_lookback_minutes),
         _proposal(detail),
         _decision(row, events),
-        _approvals(detail),
-        _executions(detail.executions),
-        _verification(detail.executions, follow_ups, frozen),
+        _approvals(row, events, warning),
+        _executions(executions, warning),
+        _verification(executions, follow_ups, frozen, warning),
     ]
     return "\n\n".join(parts).rstrip() + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _AuditedExecution:
+    """One execution as the audit events tell it (``execution.*`` and ``verify.*``)."""
+
+    execution_id: int
+    action: Mapping[str, Any] | None
+    executor: str
+    automated: bool
+    dry_run: bool
+    idempotency_key: str
+    started_at: datetime
+    status: str = "started"
+    finished_at: datetime | None = None
+    output: str = ""
+    check: str | None = None
+    check_detail: str = ""
+    check_at: datetime | None = None
+
+
+def _executions_of(events: Iterable[AuditRow]) -> list[_AuditedExecution]:
+    found: dict[int, _AuditedExecution] = {}
+    for event in events:
+        data = event.data
+        key = data.get("execution_id")
+        if event.kind == "execution.started" and isinstance(key, int):
+            found[key] = _AuditedExecution(
+                execution_id=key, action=data.get("action"),
+                executor=str(data.get("executor")), automated=bool(data.get("automated")),
+                dry_run=bool(data.get("dry_run")),
+                idempotency_key=str(data.get("idempotency_key")), started_at=event.at)
+            continue
+        known = found.get(key) if isinstance(key, int) else None
+        if known is None:
+            continue
+        if event.kind == "execution.finished":
+            found[known.execution_id] = replace(
+                known, status=str(data.get("status")), finished_at=event.at,
+                output=str(data.get("output") or ""))
+        elif event.kind == "execution.unknown":
+            found[known.execution_id] = replace(known, status="unknown", finished_at=event.at)
+        elif event.kind == "execution.late_result":
+            found[known.execution_id] = replace(
+                known, output=f"{known.output}\n[late result: {data.get('status')}]\n"
+                              f"{data.get('output') or ''}".lstrip("\n"))
+        elif event.kind in ("verify.passed", "verify.failed"):
+            found[known.execution_id] = replace(
+                known, check=event.kind.removeprefix("verify."),
+                check_detail=str(data.get("detail") or ""), check_at=event.at)
+    return list(found.values())
 
 
 def postmortem_path(directory: Path, row: IncidentRow) -> Path:
@@ -122,8 +186,17 @@ def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentR
     return "\n".join(lines)
 
 
+def _unverified_warning(chain: ChainReport) -> str | None:
+    if chain.ok:
+        return None
+    where = f" at event {chain.first_broken_id}" if chain.first_broken_id else ""
+    return (f"> **Unverified.** The audit chain does not verify{where}: "
+            f"{_inline(chain.problem or '')}. The approvals, executions and checks below "
+            "come from it and may have been altered.")
+
+
 def _went_wrong(detail: IncidentDetail, events: list[AuditRow],
-                follow_ups: list[IncidentRow]) -> str:
+                executions: list[_AuditedExecution], follow_ups: list[IncidentRow]) -> str:
     row = detail.incident
     problems: list[str] = []
     if row.proposal and row.proposal.get("malformed"):
@@ -151,15 +224,14 @@ def _went_wrong(detail: IncidentDetail, events: list[AuditRow],
         elif event.kind == "loop_breaker.frozen":
             problems.append(f"Automation for {_inline(str(data.get('service')))} was frozen: "
                             f"{_inline(str(data.get('reason')))}")
-    for execution in detail.executions:
-        name = _inline(str(execution.action.get("name")))
+    for execution in executions:
+        name = _inline(str((execution.action or {}).get("name")))
         if execution.status in ("failed", "unknown"):
-            problems.append(f"Execution {execution.id} ({name}) {execution.status}: "
+            problems.append(f"Execution {execution.execution_id} ({name}) {execution.status}: "
                             f"{_inline(_first_line(execution.output))}")
-        verification = execution.verification or {}
-        if verification.get("ok") is False:
-            problems.append(f"The health check after execution {execution.id} ({name}) failed: "
-                            f"{_inline(_first_line(str(verification.get('detail'))))}")
+        if execution.check == "failed":
+            problems.append(f"The health check after execution {execution.execution_id} "
+                            f"({name}) failed: {_inline(_first_line(execution.check_detail))}")
     problems += [f"Incident #{f.id} was opened because of this one: {_inline(f.title)}"
                  for f in follow_ups]
     body = "\n".join(f"- {p}" for p in problems) or "Nothing that Warden could see."
@@ -257,42 +329,53 @@ def _decision(row: IncidentRow, events: list[AuditRow]) -> str:
     return "\n".join(lines)
 
 
-def _approvals(detail: IncidentDetail) -> str:
-    row = detail.incident
+_VERDICTS = {"approval.approved": "approve", "approval.rejected": "reject"}
+
+
+def _approvals(row: IncidentRow, events: list[AuditRow], warning: str | None) -> str:
     head = (f"## Approvals\n\nState: {row.approval_state or 'not needed'}"
             + (f"; expires {_ts(row.approval_expires_at)}" if row.approval_expires_at else ""))
-    if not detail.approvals:
+    head += f"\n\n{warning}" if warning else ""
+    verdicts = [e for e in events if e.kind in _VERDICTS]
+    if not verdicts:
         return head + "\n\nNone given."
     lines = [head, "", "| When (UTC) | Who | Verdict | Channel | Reason |", "|---|---|---|---|---|"]
-    lines += [f"| {_ts(a.at)} | {_cell(a.approver)} | {a.verdict} | {a.channel} | "
-              f"{_cell(a.reason)} |" for a in detail.approvals]
+    lines += [f"| {_ts(e.at)} | {_cell(e.actor)} | {_VERDICTS[e.kind]} | "
+              f"{_cell(str(e.data.get('channel')))} | {_cell(str(e.data.get('reason') or ''))} |"
+              for e in verdicts]
+    lines += [f"\nQuorum reached {_ts(e.at)}: approved by "
+              f"{_inline(', '.join(map(str, e.data.get('approved_by') or [])))} "
+              f"({e.data.get('needed')} needed); state {_inline(str(e.data.get('state')))}"
+              for e in events if e.kind == "approval.quorum"]
     return "\n".join(lines)
 
 
-def _executions(executions: list[ExecutionRow]) -> str:
+def _executions(executions: list[_AuditedExecution], warning: str | None) -> str:
     if not executions:
-        return "## Executions\n\nNothing was executed."
-    parts = ["## Executions"]
+        return "## Executions\n\n" + (f"{warning}\n\n" if warning else "") + \
+            "Nothing was executed."
+    parts = ["## Executions", *([warning] if warning else [])]
     for e in executions:
         parts.append("\n".join([
-            f"### Execution {e.id}: {_action(e.action)} ({e.status})", "",
-            f"- Executor: {e.executor}; automated: {'yes' if e.automated else 'no (approved)'}; "
-            f"dry run: {'yes' if e.dry_run else 'no'}",
+            f"### Execution {e.execution_id}: {_action(e.action)} ({e.status})", "",
+            f"- Executor: {_inline(e.executor)}; automated: "
+            f"{'yes' if e.automated else 'no (approved)'}; dry run: "
+            f"{'yes' if e.dry_run else 'no'}",
             f"- Started {_ts(e.started_at)}, finished {_ts(e.finished_at)}",
-            f"- Idempotency key: `{e.idempotency_key}`", "",
+            f"- Idempotency key: `{_inline(e.idempotency_key)}`", "",
+            "Output as the audit log keeps it (it cuts long output):", "",
             _fence(e.output or "(no output)"),
         ]))
     return "\n\n".join(parts)
 
 
-def _verification(executions: list[ExecutionRow], follow_ups: list[IncidentRow],
-                  frozen: FreezeRow | None) -> str:
-    lines = ["## Verification", ""]
-    checked = [e for e in executions if e.verification]
+def _verification(executions: list[_AuditedExecution], follow_ups: list[IncidentRow],
+                  frozen: FreezeRow | None, warning: str | None) -> str:
+    lines = ["## Verification", "", *([warning, ""] if warning else [])]
+    checked = [e for e in executions if e.check is not None]
     for e in checked:
-        v = e.verification or {}
-        lines += [f"- Execution {e.id}: {v.get('status')} ({_ts_text(v.get('at'))})", "",
-                  _fence(str(v.get("detail") or "")), ""]
+        lines += [f"- Execution {e.execution_id}: {e.check} ({_ts(e.check_at)})", "",
+                  _fence(e.check_detail), ""]
     if not checked:
         lines.append("No health check ran.")
     if follow_ups:
@@ -307,13 +390,6 @@ def _verification(executions: list[ExecutionRow], follow_ups: list[IncidentRow],
 
 def _ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def _ts_text(value: object) -> str:
-    try:
-        return _ts(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return str(value)
 
 
 def _inline(text: str) -> str:

@@ -33,8 +33,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_warden(policy: Path | None = None) -> Warden:
-    """The store and policy ``warden serve`` would use (migrated, no worker started)."""
+def load_warden(policy: Path | None = None, *, create_audit_key: bool = True) -> Warden:
+    """The store and policy ``warden serve`` would use (migrated, no worker started).
+    ``create_audit_key=False``: a missing audit key file is an error, not made anew."""
     from warden.app import Warden
     from warden.config import Settings
     from warden.errors import ConfigError
@@ -43,7 +44,7 @@ def load_warden(policy: Path | None = None) -> Warden:
         settings = Settings()
         if policy is not None:
             settings = settings.model_copy(update={"policy": policy})
-        warden = Warden(settings)
+        warden = Warden(settings, create_audit_key=create_audit_key)
         warden.store.migrate()
     except ConfigError as exc:
         _fail(f"unusable configuration: {exc}", 2)
@@ -133,30 +134,51 @@ def unfreeze(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the whole hash chain; name the first event that does not verify."""
+    """Check the whole chain under the audit key, and that it still holds the event the
+    anchor file names; name the first event that does not verify."""
     from warden import audit
 
-    warden = load_warden()
+    warden = load_warden(create_audit_key=False)
     try:
         with warden.store.session() as session:
             result = audit.verify(session)
     finally:
         warden.store.dispose()
     if not result.ok:
-        _fail(f"audit chain broken at event {result.first_broken_id}: {result.problem} "
-              f"({result.events} events read)")
-    typer.echo(f"audit chain ok: {result.events} events")
+        where = f" at event {result.first_broken_id}" if result.first_broken_id else ""
+        _fail(f"audit chain broken{where}: {result.problem} ({result.events} events read)")
+    anchor = warden.audit_seal.anchor
+    if result.anchored_seq is not None:
+        typer.echo(f"audit chain ok: {result.events} events; the anchor ({anchor}) names "
+                   f"event {result.anchored_seq}")
+    else:
+        typer.echo(f"audit chain ok: {result.events} events; no anchor "
+                   f"({anchor or 'none configured'}), so deleted newest events would not show")
 
 
-def report(incident_id: Annotated[int, typer.Argument(help="The incident id.")]) -> None:
-    """Print the incident's post-mortem (Markdown) to stdout."""
+def report(
+    incident_id: Annotated[int, typer.Argument(help="The incident id.")],
+    unverified: Annotated[bool, typer.Option(
+        "--unverified",
+        help="Print the report even when the audit chain does not verify (it says so).",
+    )] = False,
+) -> None:
+    """Print the incident's post-mortem (Markdown) to stdout. Its approvals and executions
+    come from the audit chain; when the chain does not verify, refuse (exit 1) unless
+    ``--unverified``."""
+    from warden import audit
     from warden.audit.report import render_report
 
-    warden = load_warden()
+    warden = load_warden(create_audit_key=False)
     try:
         with warden.store.session() as session:
+            chain = audit.verify(session)
+            if not chain.ok and not unverified:
+                _fail(f"the audit chain does not verify ({chain.problem}); its approvals and "
+                      "executions cannot be trusted. Run `warden audit verify`, or pass "
+                      "--unverified for a report that says so")
             text = render_report(
-                session, incident_id, policy=warden.policy.current,
+                session, incident_id, policy=warden.policy.current, chain=chain,
                 change_lookback_minutes=warden.settings.change_lookback_minutes)
     finally:
         warden.store.dispose()

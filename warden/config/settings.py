@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(default=0.2, gt=0)
     lease_s: float = Field(default=30.0, gt=0)
 
+    # The audit chain's HMAC key and its anchor file, both outside the database (README,
+    # "The audit log"). Unset, both live beside a SQLite database file.
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
+    audit_anchor: Path | None = None
+
     # Notifications and post-mortems.
     notify_webhook_url: str | None = None
     postmortem_dir: Path | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,13 @@ def migrate(engine: Engine) -> None:
 class Store:
     """The database Warden runs on: an engine and a session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, session_info: Mapping[str, object] | None = None) -> None:
+        """``session_info`` is put in every session's ``Session.info``: the audit chain's
+        seal (its key and anchor), which ``audit.record`` finds there."""
         self.url = url
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False,
+                                      info=dict(session_info or {}))
         # SQLite has one writer at a time, and its busy handler waits by sleeping (up to
         # 100 ms a try): queueing threads on a lock instead keeps the tail latency low.
         self._sqlite_writer: threading.Lock | None = (

@@ -29,7 +29,8 @@ Block = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class SlackMessage:
-    """A message to post: ``text`` is what notifications and old clients show."""
+    """A message to post: ``text`` is what notifications and old clients show (mrkdwn,
+    so escaped like the blocks)."""
 
     text: str
     blocks: tuple[Block, ...]
@@ -98,7 +99,8 @@ def notice_message(payload: Mapping[str, Any], *, console_url: str) -> SlackMess
                          "confirm": {"type": "plain_text", "text": "Reject"},
                          "deny": {"type": "plain_text", "text": "Cancel"}}},
         ]})
-    return SlackMessage(text=_cut(str(payload.get("text") or ""), _FALLBACK_CHARS),
+    # The fallback text is mrkdwn too (notifications, old clients): escaped like the blocks.
+    return SlackMessage(text=escape(_cut(str(payload.get("text") or ""), _FALLBACK_CHARS)),
                         blocks=tuple(blocks))
 
 

@@ -2,7 +2,9 @@
 
 Only bare names are placeholders; ``{{`` and ``}}`` are literal braces. Attribute or
 index lookups, conversions and format specs are refused, so a template can never reach
-into Python objects. Every refusal is an ``ExecutorError`` that retrying cannot fix.
+into Python objects. A value that is ``.`` or ``..``, whole or as a ``/``-separated
+segment, is refused for every executor: as an argument or in a path it walks the file
+system or the URL. Every refusal is an ``ExecutorError`` that retrying cannot fix.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def render(
     template: str, values: Mapping[str, str], *, encode: Callable[[str], str] = str
 ) -> str:
     """``template`` with each placeholder replaced by ``encode(value)``; a placeholder
-    without a value is refused."""
-    names_in(template)  # refuses anything but plain names before formatting
+    without a value is refused, and so is a value with a ``.`` or ``..`` segment."""
+    for used in names_in(template):  # refuses anything but plain names before formatting
+        _refuse_dot_segments(used, values.get(used, ""))
     out: list[str] = []
     for literal, name, _spec, _conversion in _FORMATTER.parse(template):
         out.append(literal)
@@ -60,3 +63,13 @@ def render(
             )
         out.append(encode(values[name]))
     return "".join(out)
+
+
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _refuse_dot_segments(name: str, value: str) -> None:
+    if _DOT_SEGMENTS.intersection(value.split("/")):
+        raise ExecutorError(
+            f"{name}={value!r}: '.' and '..' are refused as an argument or path segment "
+            "(they would walk the file system or the URL path)", recoverable=False)

@@ -19,8 +19,9 @@ from warden.execute.executors._template import names_in, render, values_of
 def render_argv(template: Sequence[str], values: dict[str, str]) -> list[str]:
     """One argv element per template element, whatever the values hold: spaces, quotes,
     ``;`` or ``$(...)`` stay literal text inside their element. Refused: a value with a
-    NUL byte, and a value that makes an element start with ``-`` where the template's
-    does not (it would turn into an option)."""
+    NUL byte, a value that makes an element start with ``-`` where the template's does
+    not (it would turn into an option), a value with a ``.`` or ``..`` segment
+    (``render``), and an element that values make ``.`` or ``..`` as a whole."""
     argv: list[str] = []
     for element in template:
         names = names_in(element)
@@ -32,6 +33,10 @@ def render_argv(template: Sequence[str], values: dict[str, str]) -> list[str]:
             raise ExecutorError(
                 f"argv element {element!r} would start with '-' ({rendered!r}): refused as "
                 "an option injection", recoverable=False)
+        if names and rendered in (".", ".."):
+            raise ExecutorError(
+                f"argv element {element!r} would be {rendered!r}: '.' and '..' are refused as "
+                "an argument", recoverable=False)
         argv.append(rendered)
     if not argv or not argv[0]:
         raise ExecutorError("the command is empty", recoverable=False)

@@ -18,17 +18,13 @@ _FIXED_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}]+[/?#]")
 def render_url(template: str, values: dict[str, str]) -> str:
     """The URL of ``template`` with each value percent-encoded as one path segment (``/``,
     ``?``, ``#`` and ``%`` included), so a value can neither add segments nor a query.
-    Placeholders may not stand in the scheme or host, and ``.``/``..`` are refused as
-    values (they would walk the path)."""
+    Placeholders may not stand in the scheme or host (``.``/``..`` values are refused by
+    ``render``)."""
     names = names_in(template)
     # The text before the first placeholder must hold the whole scheme and host.
     if names and not _FIXED_ORIGIN.match(template.split("{" + names[0], 1)[0]):
         raise ExecutorError(f"URL template {template!r}: the scheme and host must be fixed",
                             recoverable=False)
-    for name in names:
-        if values.get(name) in (".", ".."):
-            raise ExecutorError(f"{name}={values[name]!r} would walk the URL path",
-                                recoverable=False)
     url = render(template, values, encode=lambda value: quote(value, safe=""))
     if urlsplit(url).scheme not in ("http", "https"):
         raise ExecutorError(f"URL {url!r} is not http(s)", recoverable=False)

@@ -1,7 +1,8 @@
 """``notify``: a JSON message for humans, POSTed to ``WARDEN_NOTIFY_WEBHOOK_URL`` and/or
 posted to Slack (``WARDEN_SLACK_BOT_TOKEN``, executors/slack.py).
 
-The body carries a ``text`` field (what a chat webhook shows) beside structured fields.
+The body carries a ``text`` field (what a chat webhook shows, with Slack's ``& < >``
+escaped) beside structured fields.
 With neither configured the message is logged; callers audit it, so it shows in the
 console either way.
 """
@@ -16,6 +17,7 @@ import structlog
 
 from warden.errors import ExecutorError
 from warden.execute.executors import ExecutorResult, Job, cap
+from warden.execute.executors._slack_blocks import escape
 from warden.execute.executors._template import render, values_of
 from warden.triage.redact import redact
 
@@ -87,10 +89,13 @@ class NotifyExecutor:
             log.warning("notify.logged_only", reason="WARDEN_NOTIFY_WEBHOOK_URL is not set",
                         notice=dict(payload))
             return ExecutorResult(True, f"logged (no webhook configured): {payload.get('text')}")
+        # Chat webhooks (Slack's, and the many that copy its format) read ``text`` as
+        # markup: escaped, an alert's words cannot ping <!channel> or disguise a link.
+        body = {**payload, "text": escape(str(payload.get("text") or ""))}
         try:
             with httpx.Client(timeout=self.timeout_s, follow_redirects=False,
                               transport=self._transport) as client:
-                response = client.post(self.webhook_url, json=dict(payload))
+                response = client.post(self.webhook_url, json=body)
         except httpx.HTTPError as exc:
             raise ExecutorError(f"notify webhook: {type(exc).__name__}: {exc}",
                                 recoverable=True) from exc

@@ -99,9 +99,9 @@ class SlackNotifier:
             return self.announce(payload)
         service = str(payload.get("service") or "")
         channel = self._channel_or_refuse(service, None)
-        text = str(payload.get("text") or "")
+        text = escape(str(payload.get("text") or ""))
         return self.post(channel, SlackMessage(text=text, blocks=(
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}},)))
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},)))
 
     def announce(self, payload: Mapping[str, Any]) -> ExecutorResult:
         """Post the notify step's notice ``payload`` (execute/_announce.py) as a Block Kit
@@ -143,7 +143,7 @@ class SlackNotifier:
     ) -> ExecutorResult:
         """Rewrite the posted message ``ts``: ``blocks`` (as Slack sent them back) with the
         status ``line`` (plain text) and, when ``final``, without its buttons."""
-        return self.update(channel=channel, ts=ts, text=line,
+        return self.update(channel=channel, ts=ts, text=escape(line),
                            blocks=with_status(blocks, line, final=final))
 
     def _call(self, method: str, call: Callable[[], Any]) -> ExecutorResult:
@@ -165,10 +165,11 @@ def respond(response_url: str, text: str, *, timeout_s: float) -> ExecutorResult
     """An ephemeral reply through an interaction's ``response_url`` (only the user who
     clicked sees it); needs no bot token. Only call it with a URL from a request whose
     signature was verified: it is where Slack told us to answer, never a URL a stranger
-    chose. Raises ``ExecutorError`` (recoverable) when it cannot be delivered."""
+    chose. ``text`` is plain (escaped here). Raises ``ExecutorError`` (recoverable) when
+    it cannot be delivered."""
     try:
         response = WebhookClient(response_url, timeout=max(1, math.ceil(timeout_s))).send(
-            text=text, response_type="ephemeral", replace_original=False)
+            text=escape(text), response_type="ephemeral", replace_original=False)
     except (SlackClientError, OSError) as exc:
         raise ExecutorError(f"slack response_url: {type(exc).__name__}: {exc}",
                             recoverable=True) from exc

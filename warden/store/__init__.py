@@ -11,6 +11,7 @@ from warden.store.tables import (
     FreezeRow,
     IncidentRow,
     LedgerRow,
+    SessionRow,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "FreezeRow",
     "IncidentRow",
     "LedgerRow",
+    "SessionRow",
     "Store",
     "incident_from_row",
 ]

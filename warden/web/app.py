@@ -18,9 +18,11 @@ from warden.errors import (
     IngestError,
     OverloadedError,
     PayloadError,
+    TooManyFailures,
     WardenError,
 )
 from warden.web import approvals, console, health, incidents, ingest, slack
+from warden.web.deps import FailureLimiter
 from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ def create_app(warden: Warden) -> FastAPI:
     app = FastAPI(title="Warden", version="0.1.0", lifespan=lifespan,
                   description="Incident triage: AI proposes, policy disposes, a human approves.")
     app.state.warden = warden
+    app.state.auth_failures = FailureLimiter(warden.settings.auth_failures_per_minute)
     for router in (ingest.router, incidents.router, approvals.router, slack.router,
                    health.router):
         app.include_router(router)
@@ -77,6 +80,8 @@ def error_response(exc: WardenError) -> JSONResponse:
         body["where"] = exc.where
     elif isinstance(exc, IngestError | ApprovalError):
         status = exc.status_code
+        if isinstance(exc, TooManyFailures):
+            headers["Retry-After"] = str(exc.retry_after_s)
     else:
         status = 500
         log.error("unexpected_warden_error", error=str(exc), kind=type(exc).__name__)

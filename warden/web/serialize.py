@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from warden.approval import digest_of
 from warden.store.queries import IncidentDetail
 from warden.store.tables import (
     AlertRow,
@@ -93,7 +94,8 @@ def incident_detail_json(detail: IncidentDetail) -> dict[str, Any]:
             "model": row.triage_model, "note": row.triage_note,
             "triaged_at": _iso(row.triaged_at),
         },
-        decision=row.decision,
+        decision=None if row.decision is None else {**row.decision,
+                                                     "digest": digest_of(row)},
         approval={"state": row.approval_state, "expires_at": _iso(row.approval_expires_at)},
         approvals=[approval_json(a) for a in detail.approvals],
         executions=[execution_json(e) for e in detail.executions],

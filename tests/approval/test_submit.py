@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.approval.factories import NOW, incident, policy, triaged
-from warden.approval import ApprovalState, Submitted, digest_of, submit
+from tests.approval.factories import NOW, current_digest, incident, policy, triaged
+from warden.approval import ApprovalState, Submitted, submit
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ApprovalStateError, NotAllowed, StaleDecision, UnknownIncident
 from warden.store import ApprovalRow, AuditRow, FreezeRow, IncidentRow, Store
@@ -35,12 +35,6 @@ def vote(store: Store, incident_id: int, user: str, verdict: str = "approve", *,
     return submit(store, incident_id=incident_id, user=user, verdict=Verdict(verdict),
                   reason=reason, channel=channel, decision_digest=digest, policy=the_policy,
                   now=NOW + timedelta(minutes=minutes_later))
-
-
-def current_digest(store: Store, incident_id: int) -> str:
-    with store.session() as session:
-        row = session.get(IncidentRow, incident_id)
-        return (digest_of(row) if row is not None else None) or "none"
 
 
 def retriage(store: Store, incident_id: int, *, minutes_later: float) -> None:

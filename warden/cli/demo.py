@@ -106,7 +106,9 @@ def demo(
         typer.echo(f"  target  {target.url}  (stands in for your infrastructure and the "
                    "on-call webhook)\n")
         try:
-            with httpx.Client(base_url=url, timeout=10) as client:
+            # Reads need a token once any is configured (the demo's sources need none).
+            reader = {"Authorization": f"Bearer {tokens['alice']}"}
+            with httpx.Client(base_url=url, timeout=10, headers=reader) as client:
                 ok, incidents = _run_script(client, target)
             typer.echo(f"\nThe model was asked {model.calls} time(s) for "
                        f"{sum(s.repeats for s in SCRIPT)} alerts; the stand-in target "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
@@ -48,8 +48,8 @@ def _verdict_json(done: approval.Submitted) -> dict[str, Any]:
 
 
 ClientHeader = Annotated[
-    Literal["cli"] | None,
-    Header(alias="X-Warden-Client",
+    str | None,
+    Header(alias="X-Warden-Client", max_length=32,
            description="`cli` from `warden approve|reject`: the verdict's channel is then "
                        "cli (both are bearer-token channels; who decides is the token's)"),
 ]
@@ -68,7 +68,7 @@ async def _submit(warden: WardenDep, incident_id: int, user: str, verdict: Verdi
 
 
 @router.post("/v1/incidents/{incident_id}/approve",
-             responses=error_responses(400, 401, 403, 404, 409, 422, 429))
+             responses=error_responses(400, 401, 403, 404, 409, 429))
 async def approve(
     incident_id: IncidentId, who: ApproverDep, warden: WardenDep, body: ApproveBody,
     client: ClientHeader = None,
@@ -84,7 +84,7 @@ async def approve(
 
 
 @router.post("/v1/incidents/{incident_id}/reject",
-             responses=error_responses(400, 401, 403, 404, 409, 422, 429))
+             responses=error_responses(400, 401, 403, 404, 409, 429))
 async def reject(
     incident_id: IncidentId, who: ApproverDep, warden: WardenDep, body: RejectBody,
     client: ClientHeader = None,
@@ -96,7 +96,7 @@ async def reject(
 
 @router.get("/v1/incidents/{incident_id}/report", response_class=PlainTextResponse,
             responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
-                       **error_responses(404)})
+                       **error_responses(401, 404, 429)})
 async def report(incident_id: IncidentId, warden: WardenDep, _reader: ReaderDep
                  ) -> PlainTextResponse:
     """The incident's post-mortem in Markdown (as ``warden report ID``)."""

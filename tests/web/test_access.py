@@ -4,11 +4,23 @@ token is configured, the open health endpoints, and wrong credentials cut off at
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import RunningWarden
-from tests.web.conftest import TOKENS, cache_alert, post_alert, sign_in
+from tests.web.conftest import (
+    POLICY,
+    TOKENS,
+    TargetServer,
+    cache_alert,
+    csrf_of,
+    digest_of,
+    incident_json,
+    post_alert,
+    sign_in,
+    wait_pending_approval,
+)
 from warden.config import Role, Settings
 
 
@@ -106,3 +118,26 @@ def test_without_tokens_reads_stay_open(warden_server: Callable[..., RunningWard
         assert anonymous.get("/").status_code == 200
         # Changing state still needs a token, and there is none.
         assert anonymous.post("/v1/policy/reload").status_code == 401
+
+
+def test_a_signed_in_viewer_cannot_approve_from_the_console(
+    warden_server: Callable[..., RunningWarden], target: TargetServer, tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(target=target.url), encoding="utf-8")
+    # alice is listed as an approver in the policy, but her token is only a viewer's.
+    running = warden_server(policy=str(policy), api_tokens="alice:tok-alice:viewer",
+                            worker_poll_s=0.05)
+    incident_id = post_alert(running, cache_alert())
+    wait_pending_approval(running, incident_id)
+    with running.client() as client:
+        sign_in(client, "tok-alice")
+        page = client.get(f"/incidents/{incident_id}").text
+        refused = client.post(f"/incidents/{incident_id}/decide", data={
+            "verdict": "approve", "reason": "looks fine", "raw_reviewed": "1",
+            "csrf": csrf_of(page), "decision_digest": digest_of(page)})
+    assert refused.status_code == 403
+    assert "hold a viewer token" in refused.text
+    body = incident_json(running, incident_id)
+    assert body["approvals"] == [] and body["approval_state"] == "pending"
+    assert target.hits() == []

@@ -43,6 +43,7 @@ class FailureLimiter:
     """
 
     WINDOW_S = 60.0
+    MAX_CLIENTS = 100_000  # past this many, clients with no recent failure are forgotten
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -71,6 +72,10 @@ class FailureLimiter:
     def failed(self, client: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._failures) >= self.MAX_CLIENTS:
+                for stale in [c for c, seen in self._failures.items()
+                              if not seen or seen[-1] <= now - self.WINDOW_S]:
+                    del self._failures[stale]
             self._recent(client, now).append(now)
 
 

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from warden.approval import submit
+from warden.config import Role
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ApprovalError
 from warden.web.console._incident_view import incident_list, incident_page
@@ -107,6 +108,11 @@ async def decide(
                              reason=reason,
                              error="The form's security token did not match. Reload the page "
                                    "and try again.")
+    if not session.role.allows(Role.APPROVER):
+        return await _detail(request, warden, session, incident_id, status_code=403,
+                             reason=reason,
+                             error=f"Refused: you ({session.user}) hold a {session.role} "
+                                   "token; verdicts need an approver token.")
     problem = _form_problem(verdict, reason, raw_reviewed, decision_digest)
     if problem is not None:
         return await _detail(request, warden, session, incident_id, status_code=400,

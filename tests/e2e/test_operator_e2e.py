@@ -67,6 +67,16 @@ def test_policy_reload_refuses_a_bad_file_and_keeps_the_old_policy(stack: Stack)
     assert reloaded.status_code == 200 and reloaded.json()["mode"] == "live"
     assert running.warden.policy.current.critical_quorum == 1
 
+    # The same through the command line, as the owner of WARDEN_TOKEN.
+    stack.policy_file.write_text(good)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["policy", "reload"], env=api_env(stack, running, "alice"))
+    assert refused.exit_code == 1 and "403" in refused.output and "needs admin" in refused.output
+    assert running.warden.policy.current.critical_quorum == 1
+    done = runner.invoke(cli, ["policy", "reload"], env=api_env(stack, running, "bob"))
+    assert done.exit_code == 0 and "policy reloaded" in done.output, done.output
+    assert running.warden.policy.current.critical_quorum == 2
+
 
 def test_approve_and_reject_from_the_command_line(stack: Stack) -> None:
     running = stack.start()

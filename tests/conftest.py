@@ -104,6 +104,15 @@ class RunningWarden:
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, **kwargs)
 
+    def reader(self) -> httpx.Client:
+        """A client that may read: it carries the first configured API token, if any (once
+        any token is configured, reads need one)."""
+        tokens = self.warden.settings.api_tokens
+        if not tokens:
+            return self.client()
+        secret = next(iter(tokens.values())).secret.get_secret_value()
+        return self.client(headers={"Authorization": f"Bearer {secret}"})
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)

@@ -115,12 +115,26 @@ class NotAllowed(ApprovalError):
     status_code = 403
 
 
+class TooManyFailures(ApprovalError):
+    """A client sent too many wrong credentials lately; it may try again later."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class UnknownIncident(ApprovalError):
     status_code = 404
 
 
 class ApprovalStateError(ApprovalError):
     status_code = 409
+
+
+class StaleDecision(ApprovalStateError):
+    """A verdict names a decision that is not the incident's current one."""
 
 
 class ExecutorError(WardenError):

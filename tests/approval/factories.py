@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from warden.approval import digest_of
 from warden.domain import History, Outcome
 from warden.policy import Policy, decide, decision_json, load_policy_text, parse_proposal
 from warden.store import IncidentRow, Store, incident_from_row
@@ -88,3 +89,10 @@ def incident(store: Store, incident_id: int) -> IncidentRow:
         row = session.get(IncidentRow, incident_id)
         assert row is not None
         return row
+
+
+def current_digest(store: Store, incident_id: int) -> str:
+    """The digest of the incident's current decision, as its page shows it."""
+    with store.session() as session:
+        row = session.get(IncidentRow, incident_id)
+        return (digest_of(row) if row is not None else None) or "none"

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.approval.factories import NOW, incident, policy, triaged
+from tests.approval.factories import NOW, current_digest, incident, policy, triaged
 from warden.approval import ApprovalState, Submitted, submit
 from warden.domain import ApprovalChannel, Verdict
-from warden.errors import ApprovalStateError, NotAllowed, UnknownIncident
+from warden.errors import ApprovalStateError, NotAllowed, StaleDecision, UnknownIncident
 from warden.store import ApprovalRow, AuditRow, FreezeRow, IncidentRow, Store
 
 
@@ -26,11 +26,23 @@ def store(store_url: str) -> Iterator[Store]:
 
 def vote(store: Store, incident_id: int, user: str, verdict: str = "approve", *,
          minutes_later: float = 1, channel: ApprovalChannel = ApprovalChannel.API,
-         yaml_text: str | None = None, reason: str = "looked at it") -> Submitted:
+         yaml_text: str | None = None, reason: str = "looked at it",
+         digest: str | None = None) -> Submitted:
+    """A verdict on the decision ``digest`` (default: the current one, as a page shows it)."""
     the_policy = policy() if yaml_text is None else policy(yaml_text)
+    if digest is None:
+        digest = current_digest(store, incident_id)
     return submit(store, incident_id=incident_id, user=user, verdict=Verdict(verdict),
-                  reason=reason, channel=channel, policy=the_policy,
+                  reason=reason, channel=channel, decision_digest=digest, policy=the_policy,
                   now=NOW + timedelta(minutes=minutes_later))
+
+
+def retriage(store: Store, incident_id: int, *, minutes_later: float) -> None:
+    """The worker decides again (a new alert re-triaged it): same proposal, new decision."""
+    with store.session() as session:
+        row = session.get(IncidentRow, incident_id)
+        assert row is not None
+        row.decided_at = NOW + timedelta(minutes=minutes_later)
 
 
 def counts(store: Store) -> tuple[int, int]:
@@ -46,6 +58,7 @@ def test_critical_needs_two_distinct_approvers(store: Store) -> None:
     again = vote(store, incident_id, "alice", minutes_later=2)
     assert again.state is ApprovalState.PENDING and again.approved_by == ("alice",)
     assert incident(store, incident_id).approval_state == "pending"
+    assert approval_rows(store, incident_id) == [("alice", "approve")]  # one verdict, one row
 
     done = vote(store, incident_id, "carol", minutes_later=3)
     assert done.state is ApprovalState.APPROVED
@@ -55,6 +68,47 @@ def test_critical_needs_two_distinct_approvers(store: Store) -> None:
     assert row.approval_state == "approved"
     # The notify step was still due: it hands over to execute itself.
     assert row.pending_step == "notify"
+
+
+def approval_rows(store: Store, incident_id: int) -> list[tuple[str, str]]:
+    with store.session() as session:
+        return [(a.approver, a.verdict) for a in session.execute(
+            select(ApprovalRow).where(ApprovalRow.incident_id == incident_id)
+            .order_by(ApprovalRow.id)).scalars()]
+
+
+def test_a_second_different_verdict_from_one_person_is_refused(store: Store) -> None:
+    incident_id = triaged(store, policy())
+    vote(store, incident_id, "alice")
+    before = counts(store)
+    with pytest.raises(ApprovalStateError, match="already"):
+        vote(store, incident_id, "alice", "reject", minutes_later=2)
+    assert counts(store) == before
+    assert incident(store, incident_id).approval_state == "pending"
+
+
+def test_a_verdict_on_a_stale_decision_is_refused_and_records_nothing(store: Store) -> None:
+    incident_id = triaged(store, policy())
+    seen = current_digest(store, incident_id)  # the page the approver opened
+    retriage(store, incident_id, minutes_later=2)
+    before = counts(store)
+    for verdict in ("approve", "reject"):
+        with pytest.raises(StaleDecision) as refused:
+            vote(store, incident_id, "alice", verdict, minutes_later=3, digest=seen)
+        assert refused.value.status_code == 409
+    assert counts(store) == before
+    assert incident(store, incident_id).approval_state == "pending"
+
+
+def test_an_approval_of_an_earlier_decision_never_counts_later(store: Store) -> None:
+    incident_id = triaged(store, policy())
+    vote(store, incident_id, "alice", minutes_later=1)
+    retriage(store, incident_id, minutes_later=2)
+    # Alice's approval was of the first decision: the new one still needs two.
+    done = vote(store, incident_id, "carol", minutes_later=3)
+    assert done.state is ApprovalState.PENDING and done.approved_by == ("carol",)
+    done = vote(store, incident_id, "alice", minutes_later=4)
+    assert done.state is ApprovalState.APPROVED and done.approved_by == ("carol", "alice")
 
 
 def test_quorum_after_notification_schedules_execute(store: Store) -> None:

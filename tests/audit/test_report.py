@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.approval.factories import NOW, policy, store_at, triaged
+from tests.approval.factories import NOW, current_digest, policy, store_at, triaged
 from warden import audit
 from warden.approval import submit
 from warden.audit.report import render_report, write_postmortem
@@ -18,7 +18,8 @@ def test_untrusted_text_cannot_shape_the_report(tmp_path: Path) -> None:
     incident_id = triaged(store, policy(), service="payment-gateway",
                           title="<script>x</script> | **bold** `code`")
     submit(store, incident_id=incident_id, user="alice", verdict=Verdict.REJECT,
-           reason="no |\n# not a heading", channel=ApprovalChannel.API, policy=policy(),
+           reason="no |\n# not a heading", channel=ApprovalChannel.API,
+           decision_digest=current_digest(store, incident_id), policy=policy(),
            now=NOW + timedelta(minutes=1))
     with store.session() as session:
         action = {"name": "clear_cache", "service": "payment-gateway", "params": {}}

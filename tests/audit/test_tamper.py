@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.approval.factories import NOW, POLICY_YAML, policy, triaged
+from tests.approval.factories import NOW, POLICY_YAML, current_digest, policy, triaged
 from warden import audit
 from warden.app import Warden
 from warden.approval import submit
@@ -115,7 +115,8 @@ def test_a_forged_approval_row_is_not_a_verified_approval(deployment: Deployment
     store = deployment.warden.store
     incident_id = triaged(store, policy())
     submit(store, incident_id=incident_id, user="alice", verdict=Verdict.APPROVE,
-           reason="cache is safe to clear", channel=ApprovalChannel.API, policy=policy(),
+           reason="cache is safe to clear", channel=ApprovalChannel.API,
+           decision_digest=current_digest(store, incident_id), policy=policy(),
            now=NOW + timedelta(minutes=1))
     # carol's approval goes straight into the approvals table, past Warden.
     deployment.sql("INSERT INTO approvals (incident_id, approver, verdict, reason, channel, at) "
@@ -134,7 +135,8 @@ def test_report_refuses_or_flags_a_chain_that_does_not_verify(
     store = deployment.warden.store
     incident_id = triaged(store, policy())
     submit(store, incident_id=incident_id, user="alice", verdict=Verdict.APPROVE,
-           reason="ok", channel=ApprovalChannel.API, policy=policy(),
+           reason="ok", channel=ApprovalChannel.API,
+           decision_digest=current_digest(store, incident_id), policy=policy(),
            now=NOW + timedelta(minutes=1))
     # A forged approval event, linked correctly but without the key.
     [(prev,)] = deployment.sql("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")

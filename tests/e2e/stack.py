@@ -23,7 +23,9 @@ from tests.fakes.target import TargetServer
 from warden.config import Settings
 
 TOKENS = {"alice": "tok-alice", "bob": "tok-bob", "carol": "tok-carol",
-          "mallory": "tok-mallory"}
+          "mallory": "tok-mallory", "vera": "tok-vera"}
+ROLES = {"bob": "admin", "vera": "viewer"}
+"""Everyone else holds an approver token (the default role)."""
 PRINT_ARGV = "import json, sys; print(json.dumps(sys.argv[1:]))"
 
 
@@ -87,7 +89,8 @@ class Stack:
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": self.database_url, "policy": self.policy_file,
-            "api_tokens": ",".join(f"{u}:{t}" for u, t in TOKENS.items()),
+            "api_tokens": ",".join(f"{u}:{t}" + (f":{ROLES[u]}" if u in ROLES else "")
+                                   for u, t in TOKENS.items()),
             "triage_provider": "openai", "llm_base_url": self.llm.base_url,
             "llm_api_key": "test", "llm_models": ["m1"], "llm_max_retries": 0,
             "notify_webhook_url": f"{self.target.url}/hook", "worker_poll_s": 0.05,
@@ -112,7 +115,7 @@ class Stack:
         return int(response.json()["alerts"][0]["incident_id"])
 
     def incident(self, running: RunningWarden, incident_id: int) -> dict[str, Any]:
-        with running.client() as client:
+        with running.reader() as client:
             response = client.get(f"/v1/incidents/{incident_id}")
         assert response.status_code == 200
         body: dict[str, Any] = response.json()
@@ -131,11 +134,16 @@ class Stack:
         return seen
 
     def verdict(self, running: RunningWarden, incident_id: int, user: str | None,
-                verdict: str = "approve", reason: str = "checked the raw alert") -> Any:
+                verdict: str = "approve", reason: str = "checked the raw alert",
+                digest: str | None = None) -> Any:
+        """``user``'s verdict through the API on the decision ``digest`` (default: the
+        current one, as ``GET /v1/incidents/{id}`` shows it)."""
+        if digest is None:
+            digest = (self.incident(running, incident_id)["decision"] or {}).get("digest")
         headers = {} if user is None else {"Authorization": f"Bearer {TOKENS.get(user, user)}"}
         with running.client() as client:
             return client.post(f"/v1/incidents/{incident_id}/{verdict}", headers=headers,
-                               json={"reason": reason})
+                               json={"reason": reason, "decision_digest": digest})
 
     def notices(self, incident_id: int) -> list[dict[str, Any]]:
         return [r.json() for r in self.target.requests("/hook")

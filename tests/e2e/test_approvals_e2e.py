@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from tests.conftest import free_port
-from tests.e2e.stack import Stack, clear_cache, stack
+from tests.e2e.stack import TOKENS, Stack, clear_cache, stack
 from tests.fakes.llm_server import proposal
 from warden.cli.main import app as cli
 
@@ -51,9 +51,19 @@ def test_critical_incident_waits_for_two_distinct_listed_approvers_then_runs_onc
     assert refused.status_code == 403, refused.text
     assert "bob" in refused.json()["detail"]
     assert stack.verdict(running, incident_id, "mallory", "reject").status_code == 403
+    viewer = stack.verdict(running, incident_id, "vera")
+    assert viewer.status_code == 403 and "viewer" in viewer.json()["detail"]
+    # A verdict on another decision than the current one, or on none: refused.
+    stale = stack.verdict(running, incident_id, "alice", digest="0123456789abcdef")
+    assert stale.status_code == 409 and "not the current decision" in stale.json()["detail"]
+    with running.client() as client:
+        unbound = client.post(f"/v1/incidents/{incident_id}/approve", json={"reason": "ok"},
+                              headers={"Authorization": f"Bearer {TOKENS['alice']}"})
+    assert unbound.status_code == 422
+    assert unbound.json()["detail"][0]["loc"] == ["body", "decision_digest"]
     assert stack.incident(running, incident_id)["approvals"] == []
 
-    # One approver of two is not enough, however often they approve.
+    # One approver of two is not enough, however often they approve: one verdict each.
     for _ in range(2):
         first = stack.verdict(running, incident_id, "alice")
         assert first.status_code == 200, first.text
@@ -72,7 +82,7 @@ def test_critical_incident_waits_for_two_distinct_listed_approvers_then_runs_onc
     assert execution["status"] == "succeeded", execution
     assert execution["automated"] is False and execution["dry_run"] is False
     assert [(a["approver"], a["verdict"]) for a in done["approvals"]] == [
-        ("alice", "approve"), ("alice", "approve"), ("carol", "approve")]
+        ("alice", "approve"), ("carol", "approve")]
     time.sleep(0.3)
     [received] = stack.target.requests("/cache/payment-gateway/clear")
     assert received.method == "POST"
@@ -82,7 +92,7 @@ def test_critical_incident_waits_for_two_distinct_listed_approvers_then_runs_onc
     assert stack.verdict(running, incident_id, "alice").status_code == 409
 
     # The post-mortem tells the story.
-    with running.client() as client:
+    with running.reader() as client:
         report = client.get(f"/v1/incidents/{incident_id}/report")
     assert report.status_code == 200
     assert report.headers["content-type"].startswith("text/markdown")

@@ -1,10 +1,13 @@
 """What operators do around approvals: hear about blocked actions, reload the policy, and
-use the command line on the host (approve, reject, incidents, report)."""
+use the command line (approve and reject through the HTTP API; incidents and report on
+the host)."""
 
 from __future__ import annotations
 
+from click.testing import Result
 from typer.testing import CliRunner
 
+from tests.conftest import RunningWarden
 from tests.e2e.stack import TOKENS, Stack, clear_cache, stack
 from tests.fakes.llm_server import proposal
 from warden.cli.main import app as cli
@@ -14,6 +17,13 @@ __all__ = ["stack"]  # the fixture
 
 def cli_env(stack: Stack) -> dict[str, str]:
     return {"WARDEN_DATABASE_URL": stack.database_url, "WARDEN_POLICY": str(stack.policy_file)}
+
+
+def api_env(stack: Stack, running: RunningWarden, user: str | None) -> dict[str, str]:
+    """What an operator's shell holds: the server's URL and their own token (none at all
+    for ``None``). The database is deliberately unreachable: the CLI goes through HTTP."""
+    return {"WARDEN_URL": running.url, "WARDEN_TOKEN": TOKENS[user] if user else "",
+            "WARDEN_DATABASE_URL": "sqlite:////nonexistent/dir/warden.db"}
 
 
 def test_a_blocked_action_is_never_silent(stack: Stack) -> None:
@@ -36,8 +46,13 @@ def test_policy_reload_refuses_a_bad_file_and_keeps_the_old_policy(stack: Stack)
     stack.policy_file.write_text(good.replace("critical_quorum: 2", "critical_quorum: two"))
     with running.client() as client:
         assert client.post("/v1/policy/reload").status_code == 401
+        for approver_or_viewer in ("alice", "vera"):
+            not_admin = client.post("/v1/policy/reload", headers={
+                "Authorization": f"Bearer {TOKENS[approver_or_viewer]}"})
+            assert not_admin.status_code == 403, not_admin.text
+            assert "needs admin" in not_admin.json()["detail"]
         refused = client.post("/v1/policy/reload",
-                              headers={"Authorization": f"Bearer {TOKENS['alice']}"})
+                              headers={"Authorization": f"Bearer {TOKENS['bob']}"})
         assert refused.status_code == 409, refused.text
         assert refused.json()["key"] == "approvers.critical_quorum"
     # The old policy is still in force: the critical service still needs two approvers.
@@ -48,40 +63,67 @@ def test_policy_reload_refuses_a_bad_file_and_keeps_the_old_policy(stack: Stack)
     stack.policy_file.write_text(good.replace("critical_quorum: 2", "critical_quorum: 1"))
     with running.client() as client:
         reloaded = client.post("/v1/policy/reload",
-                               headers={"Authorization": f"Bearer {TOKENS['carol']}"})
+                               headers={"Authorization": f"Bearer {TOKENS['bob']}"})
     assert reloaded.status_code == 200 and reloaded.json()["mode"] == "live"
     assert running.warden.policy.current.critical_quorum == 1
+
+    # The same through the command line, as the owner of WARDEN_TOKEN.
+    stack.policy_file.write_text(good)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["policy", "reload"], env=api_env(stack, running, "alice"))
+    assert refused.exit_code == 1 and "403" in refused.output and "needs admin" in refused.output
+    assert running.warden.policy.current.critical_quorum == 1
+    done = runner.invoke(cli, ["policy", "reload"], env=api_env(stack, running, "bob"))
+    assert done.exit_code == 0 and "policy reloaded" in done.output, done.output
+    assert running.warden.policy.current.critical_quorum == 2
 
 
 def test_approve_and_reject_from_the_command_line(stack: Stack) -> None:
     running = stack.start()
     runner = CliRunner()
-    env = cli_env(stack)
     approved = stack.alert(running, "payment-gateway", "cli-1", clear_cache("payment-gateway"))
     rejected = stack.alert(running, "payment-gateway", "cli-2", clear_cache("payment-gateway"))
     for incident_id in (approved, rejected):
         stack.settled(running, incident_id, lambda i: i["approval_state"] == "pending")
+    digest = stack.incident(running, approved)["decision"]["digest"]
 
-    refused = runner.invoke(cli, ["approve", str(approved), "--as", "bob"], env=env)
-    assert refused.exit_code == 1 and "not an approver" in refused.output
-    first = runner.invoke(cli, ["approve", str(approved), "--as", "alice", "--reason", "ok"],
-                          env=env)
-    assert first.exit_code == 0 and "1 of 2 approvals" in first.output
-    second = runner.invoke(cli, ["approve", str(approved), "--as", "carol"], env=env)
+    def as_user(user: str | None, *args: str) -> Result:
+        return runner.invoke(cli, list(args), env=api_env(stack, running, user))
+
+    gone = as_user("alice", "approve", str(approved), "--as", "alice", "--decision", digest)
+    assert gone.exit_code == 2 and "No such option: --as" in gone.output
+    anonymous = as_user(None, "approve", str(approved), "--decision", digest)
+    assert anonymous.exit_code == 2 and "set WARDEN_TOKEN" in anonymous.output
+    wrong = runner.invoke(cli, ["approve", str(approved), "--decision", digest],
+                          env={**api_env(stack, running, None), "WARDEN_TOKEN": "guess"})
+    assert wrong.exit_code == 1 and "401" in wrong.output and "unknown token" in wrong.output
+    unbound = as_user("alice", "approve", str(approved))
+    assert unbound.exit_code == 1 and f"--decision {digest}" in unbound.output
+    refused = as_user("bob", "approve", str(approved), "--decision", digest)
+    assert refused.exit_code == 1 and "403" in refused.output
+    assert "not an approver" in refused.output
+    first = as_user("alice", "approve", str(approved), "--decision", digest, "--reason", "ok")
+    assert first.exit_code == 0 and "1 of 2 approvals" in first.output, first.output
+    again = as_user("alice", "approve", str(approved), "--decision", digest)
+    assert again.exit_code == 0 and "1 of 2 approvals" in again.output
+    second = as_user("carol", "approve", str(approved), "--decision", digest)
     assert second.exit_code == 0 and "approved by alice, carol" in second.output
     running.warden.wake_worker()
     done = stack.settled(running, approved, lambda i: len(i["executions"]) == 1)
     assert done["executions"][0]["status"] == "succeeded"
-    assert [a["channel"] for a in done["approvals"]] == ["cli", "cli"]
+    assert [(a["approver"], a["channel"]) for a in done["approvals"]] == [
+        ("alice", "cli"), ("carol", "cli")]
 
-    no_reason = runner.invoke(cli, ["reject", str(rejected), "--as", "carol", "--reason", " "],
-                              env=env)
+    other = stack.incident(running, rejected)["decision"]["digest"]
+    no_reason = as_user("carol", "reject", str(rejected), "--reason", " ", "--decision", other)
     assert no_reason.exit_code == 2
-    no = runner.invoke(cli, ["reject", str(rejected), "--as", "carol", "--reason", "freeze"],
-                       env=env)
+    stale = as_user("carol", "reject", str(rejected), "--reason", "freeze", "--decision", digest)
+    assert stale.exit_code == 1 and "409" in stale.output
+    no = as_user("carol", "reject", str(rejected), "--reason", "freeze", "--decision", other)
     assert no.exit_code == 0 and "rejected" in no.output
-    assert runner.invoke(cli, ["approve", str(rejected), "--as", "alice"], env=env).exit_code == 1
+    assert as_user("alice", "approve", str(rejected), "--decision", other).exit_code == 1
 
+    env = cli_env(stack)
     listing = runner.invoke(cli, ["incidents", "--service", "payment-gateway"], env=env)
     assert listing.exit_code == 0, listing.output
     assert "rejected" in listing.output and "approved" in listing.output

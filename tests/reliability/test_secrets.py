@@ -91,7 +91,7 @@ def server(tmp_path: Path, llm_server: FakeLLMServer,
         "WARDEN_LOG_LEVEL": "DEBUG",  # the chattiest logs are the ones to search
         "WARDEN_TRIAGE_PROVIDER": "openai", "WARDEN_LLM_BASE_URL": llm_server.base_url,
         "WARDEN_LLM_MODELS": "model-a", "WARDEN_LLM_API_KEY": LLM_KEY,
-        "WARDEN_API_TOKENS": f"alice:{API_TOKEN},carol:{API_TOKEN}x",
+        "WARDEN_API_TOKENS": f"alice:{API_TOKEN}:admin,carol:{API_TOKEN}x",
         "WARDEN_SOURCE_TOKENS": f"generic:{SOURCE_TOKEN}",
         "WARDEN_SOURCE_BASIC_AUTH": f"alertmanager:am:{BASIC_PASSWORD}",
         "WARDEN_SOURCE_HMAC_SECRETS": f"selzee:{HMAC_SECRET}",
@@ -161,10 +161,14 @@ def exercise(client: httpx.Client) -> tuple[int, list[str]]:
     expect(client.post(f"/v1/incidents/{incident_id}/approve",
                        headers={"authorization": f"Bearer {API_TOKEN}0"}), 401)
     approver = {"authorization": f"Bearer {API_TOKEN}"}
-    response = client.post(f"/v1/incidents/{incident_id}/approve", headers=approver)
+    shown = expect(client.get(f"/v1/incidents/{incident_id}", headers=approver), 200).json()
+    digest = (shown["decision"] or {}).get("digest") or "not-decided-yet"
+    response = client.post(f"/v1/incidents/{incident_id}/approve", headers=approver,
+                           json={"reason": "", "decision_digest": digest})
     assert response.status_code in (200, 409), response.text  # 409: nothing waits
     errors.append(response.text)
-    expect(client.get("/v1/incidents/999999"), 404)
+    expect(client.get("/v1/incidents/999999"), 401)
+    expect(client.get("/v1/incidents/999999", headers=approver), 404)
     expect(client.post("/v1/policy/reload", headers=approver), 200)
     return incident_id, errors
 
@@ -173,6 +177,8 @@ def test_no_secret_leaks(server: WardenProcess, llm_server: FakeLLMServer,
                          webhook: TargetServer) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         incident_id, errors = exercise(client)
+    reader = {"authorization": f"Bearer {API_TOKEN}"}  # reads need a token once any is set
+    with httpx.Client(base_url=server.url, timeout=10, headers=reader) as client:
 
         def settled() -> bool:
             bodies = [client.get(f"/v1/incidents/{i}").json()
@@ -186,9 +192,7 @@ def test_no_secret_leaks(server: WardenProcess, llm_server: FakeLLMServer,
         api = {
             "/v1/incidents": client.get("/v1/incidents").text,
             "/v1/incidents/ID": client.get(f"/v1/incidents/{incident_id}").text,
-            "/v1/incidents/ID/report": client.get(
-                f"/v1/incidents/{incident_id}/report",
-                headers={"authorization": f"Bearer {API_TOKEN}"}).text,
+            "/v1/incidents/ID/report": client.get(f"/v1/incidents/{incident_id}/report").text,
         }
         metrics = client.get("/metrics").text
         readyz = client.get("/readyz").text

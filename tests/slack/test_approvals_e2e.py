@@ -36,7 +36,7 @@ def raise_alert(running: RunningWarden, service: str) -> int:
 
 
 def incident(running: RunningWarden, incident_id: int) -> dict[str, Any]:
-    with running.client() as client:
+    with running.reader() as client:
         body: dict[str, Any] = client.get(f"/v1/incidents/{incident_id}").json()
     return body
 

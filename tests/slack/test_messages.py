@@ -37,6 +37,7 @@ def notice(**changes: Any) -> dict[str, Any]:
         "incident": {"id": 7, "service": "checkout-web", "tier": "standard",
                      "title": "Errors after deploy", "severity": "high"},
         "decision": DECISION,
+        "decision_digest": "5f0e1d2c3b4a6978",
         "proposal": {"category": "unknown", "severity": "high",
                      "root_cause": "deploy v1.2.4 broke <b>checkout</b> & cart"},
         "approval": {"state": "pending", "expires_at": "2026-11-26T18:00:00+00:00",
@@ -65,7 +66,7 @@ def test_only_a_pending_request_has_buttons() -> None:
         assert "actions" not in [b["type"] for b in blocks], changes
     blocks = notice_message(notice(), console_url="u").blocks
     [actions] = [b for b in blocks if b["type"] == "actions"]
-    assert {e["value"] for e in actions["elements"]} == {button_value(7, DECISION)}
+    assert {e["value"] for e in actions["elements"]} == {button_value(7, "5f0e1d2c3b4a6978")}
 
 
 def test_long_texts_fit_slack_limits() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
+from click.testing import Result
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from tests.e2e.stack import Stack, clear_cache, stack
+from tests.e2e.stack import TOKENS, Stack, clear_cache, stack
 from tests.fakes.llm_server import proposal
 from warden.cli.main import app as cli
 from warden.store import FreezeRow
@@ -54,7 +55,7 @@ def test_a_failed_check_opens_an_incident_and_freezes_until_a_human_lifts_it(
     assert "search-api" in frozen(stack)
 
     # The failed fix is an incident of its own, linked to the one that caused it.
-    with running.client() as client:
+    with running.reader() as client:
         items = client.get("/v1/incidents", params={"service": "search-api"}).json()["items"]
     [follow_up] = [i for i in items if i["id"] != incident_id]
     assert follow_up["source"] == "warden"
@@ -70,18 +71,25 @@ def test_a_failed_check_opens_an_incident_and_freezes_until_a_human_lifts_it(
     assert waiting["decision"]["reasons"][0]["code"] == "loop_breaker"
     assert len(stack.target.requests("/restart/search-api")) == 1
 
-    # Lifting the freeze: only an approver of the tier may; it is audited.
+    # Lifting the freeze: only an admin token of an approver of the tier may (through the
+    # API, as the token's owner); it is audited.
     runner = CliRunner()
-    env = {"WARDEN_DATABASE_URL": stack.database_url, "WARDEN_POLICY": str(stack.policy_file)}
-    refused = runner.invoke(cli, ["unfreeze", "search-api", "--as", "mallory"], env=env)
-    assert refused.exit_code == 1 and "refused" in refused.output
+
+    def unfreeze(user: str) -> Result:
+        return runner.invoke(cli, ["unfreeze", "search-api"],
+                             env={"WARDEN_URL": running.url, "WARDEN_TOKEN": TOKENS[user]})
+
+    for approver in ("mallory", "alice"):  # approver tokens, not admin ones
+        refused = unfreeze(approver)
+        assert refused.exit_code == 1 and "403" in refused.output and "admin" in refused.output
     assert "search-api" in frozen(stack)
-    lifted = runner.invoke(cli, ["unfreeze", "search-api", "--as", "bob"], env=env)
+    lifted = unfreeze("bob")
     assert lifted.exit_code == 0, lifted.output
+    assert "unfrozen by bob" in lifted.output
     assert frozen(stack) == {}
-    again_lifted = runner.invoke(cli, ["unfreeze", "search-api", "--as", "bob"], env=env)
+    again_lifted = unfreeze("bob")
     assert again_lifted.exit_code == 1 and "not frozen" in again_lifted.output
-    with running.client() as client:
+    with running.reader() as client:
         report = client.get(f"/v1/incidents/{incident_id}/report").text
     assert "loop_breaker.lifted" in report and "## What went wrong" in report
     assert f"Incident #{follow_up['id']} was opened because of this one" in report

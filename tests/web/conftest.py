@@ -132,7 +132,7 @@ def post_alert(running: RunningWarden, alert: dict[str, Any]) -> int:
 
 
 def incident_json(running: RunningWarden, incident_id: int) -> dict[str, Any]:
-    with running.client() as client:
+    with running.reader() as client:
         body: dict[str, Any] = client.get(f"/v1/incidents/{incident_id}").json()
     return body
 
@@ -161,6 +161,13 @@ def sign_in(client: httpx.Client, token: str, *, next_path: str = "/",
 def csrf_of(page_html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]*)"', page_html)
     assert found is not None and found.group(1), "no CSRF token on the page"
+    return found.group(1)
+
+
+def digest_of(page_html: str) -> str:
+    """The decision digest the page's approval form sends."""
+    found = re.search(r'name="decision_digest" value="([^"]*)"', page_html)
+    assert found is not None and found.group(1), "no decision digest in the form"
     return found.group(1)
 
 

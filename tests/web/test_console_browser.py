@@ -42,7 +42,7 @@ def read_raw_to_end(page: Any) -> None:
 
 def test_the_list_shows_a_new_incident_without_a_reload(console: RunningWarden,
                                                         page: Any) -> None:
-    page.goto(f"{console.url}/")
+    sign_in(page, console, "dave", next_path="/")  # reads need a session once tokens exist
     expect(page.get_by_test_id("incident-row")).to_have_count(0)
     page.evaluate("window.sameDocument = true")
 
@@ -126,7 +126,8 @@ def test_an_approval_from_the_page_runs_the_action_once(
     read_raw_to_end(page)
     page.get_by_test_id("approval-reason").fill("Evictions match the memory graph")
     form = {"verdict": "approve", "reason": "again", "raw_reviewed": "1",
-            "csrf": page.locator("input[name='csrf']").first.input_value()}
+            "csrf": page.locator("input[name='csrf']").first.input_value(),
+            "decision_digest": page.locator("input[name='decision_digest']").input_value()}
     page.get_by_test_id("approve-button").click()
     expect(page.get_by_role("status")).to_contain_text("Your approval was recorded")
 

@@ -17,6 +17,7 @@ from tests.web.conftest import (
     TargetServer,
     cache_alert,
     csrf_of,
+    digest_of,
     incident_json,
     post_alert,
     sign_in,
@@ -29,6 +30,7 @@ from warden.store.tables import FreezeRow, IncidentRow, LedgerRow
 def test_pages_render_with_protective_headers(console: RunningWarden) -> None:
     incident_id = post_alert(console, cache_alert())
     with console.client() as client:
+        sign_in(client, TOKENS["dave"])
         for path in ("/", f"/incidents/{incident_id}", "/cost", "/policy", "/login",
                      "/fragments/incidents"):
             response = client.get(path)
@@ -80,7 +82,7 @@ def test_login_refuses_unknown_tokens_forged_forms_and_foreign_redirects(
         wrong = sign_in(client, "not-a-token")
         assert wrong.status_code == 401
         assert "warden_session" not in client.cookies
-        assert "does not belong to any approver" in wrong.text
+        assert "does not belong to anyone" in wrong.text
 
         # No login-form cookie: another site posting a login form is refused.
         with console.client() as other:
@@ -91,28 +93,26 @@ def test_login_refuses_unknown_tokens_forged_forms_and_foreign_redirects(
         assert away.status_code == 303 and away.headers["location"] == "/"
 
 
-def test_a_tampered_cookie_is_signed_out(console: RunningWarden) -> None:
+def test_a_made_up_or_signed_out_cookie_opens_nothing(console: RunningWarden) -> None:
     with console.client() as client:
         sign_in(client, TOKENS["dave"])
-        value = client.cookies["warden_session"]
-        payload, _, signature = value.partition(".")
-        # Swap the user for alice in the payload and keep dave's signature.
-        import base64
-        import json
-
-        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        body["u"] = "alice"
-        forged = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
-        client.cookies.set("warden_session", f"{forged}.{signature}")
+        old = client.cookies["warden_session"]
         page = client.get("/").text
-    assert "signed-in-user" not in page and "Sign in" in page
+        assert 'data-testid="signed-in-user">dave<' in page
+        signed_out = client.post("/logout", data={"csrf": csrf_of(page)})
+        assert signed_out.status_code == 303
+    for cookie in (old, old[:-2] + "xx", "A" * 43):
+        with console.client(cookies={"warden_session": cookie}) as replay:
+            response = replay.get("/")
+            assert response.status_code == 303, cookie
+            assert response.headers["location"] == "/login?next=/"
+            assert replay.get("/v1/incidents").status_code == 401
 
 
 def test_sessions_end_when_the_users_token_changes(
     warden_server: Callable[..., RunningWarden], sqlite_url: str,
 ) -> None:
-    common: dict[str, Any] = {"session_secret": "s" * 32, "database_url": sqlite_url,
-                              "worker_enabled": False}
+    common: dict[str, Any] = {"database_url": sqlite_url, "worker_enabled": False}
     first = warden_server(api_tokens="alice:old-token", **common)
     with first.client() as client:
         sign_in(client, "old-token")
@@ -121,7 +121,7 @@ def test_sessions_end_when_the_users_token_changes(
     rotated = warden_server(api_tokens="alice:new-token", **common)
     for running, signed_in in ((same, True), (rotated, False)):
         with running.client(cookies={"warden_session": cookie}) as client:
-            assert ('data-testid="signed-in-user"' in client.get("/").text) is signed_in
+            assert (client.get("/").status_code == 200) is signed_in
 
 
 def test_decide_needs_a_session_and_its_csrf_token(console: RunningWarden,
@@ -140,7 +140,9 @@ def test_decide_needs_a_session_and_its_csrf_token(console: RunningWarden,
         assert forged.status_code == 403
         assert "security token did not match" in forged.text
         # Approving without having opened the raw alerts (as the page records it) is refused.
-        csrf = csrf_of(client.get(f"/incidents/{incident_id}").text)
+        page = client.get(f"/incidents/{incident_id}").text
+        csrf = csrf_of(page)
+        form["decision_digest"] = digest_of(page)
         unread = client.post(f"/incidents/{incident_id}/decide",
                              data={**form, "raw_reviewed": "", "csrf": csrf})
         assert unread.status_code == 400
@@ -162,7 +164,7 @@ def test_a_non_approver_is_refused_by_the_approval_stage(console: RunningWarden,
         assert "not among the approvers" in page
         refused = client.post(f"/incidents/{incident_id}/decide", data={
             "verdict": "approve", "reason": "looks fine", "raw_reviewed": "1",
-            "csrf": csrf_of(page)})
+            "csrf": csrf_of(page), "decision_digest": digest_of(page)})
     assert refused.status_code == 403
     assert "is not an approver" in refused.text
     body = incident_json(console, incident_id)
@@ -177,9 +179,10 @@ def test_a_rejection_from_the_console_is_recorded_and_nothing_runs(
     wait_pending_approval(console, incident_id)
     with console.client() as client:
         sign_in(client, TOKENS["alice"])
-        csrf = csrf_of(client.get(f"/incidents/{incident_id}").text)
+        page = client.get(f"/incidents/{incident_id}").text
         done = client.post(f"/incidents/{incident_id}/decide",
-                           data={"verdict": "reject", "reason": "not the cache", "csrf": csrf})
+                           data={"verdict": "reject", "reason": "not the cache",
+                                 "csrf": csrf_of(page), "decision_digest": digest_of(page)})
         assert done.status_code == 303
         assert "Your rejection was recorded" in client.get(done.headers["location"]).text
     body = incident_json(console, incident_id)
@@ -260,6 +263,7 @@ def test_policy_page_shows_the_rules_and_who_froze_what(console: RunningWarden) 
                               reason="re-alerted within the cooldown", incident_id=incident_id,
                               at=datetime.now(UTC)))
     with console.client() as client:
+        sign_in(client, TOKENS["dave"])
         html = client.get("/policy").text
     assert "live</strong>" in html
     assert "clear_cache" in html and "/cache/{service}/clear" in html

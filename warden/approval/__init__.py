@@ -5,6 +5,7 @@
 of the moment the quorum is reached (and at execution time).
 """
 
+from warden.approval._digest import decision_digest, digest_of
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
 from warden.approval._submit import (
@@ -20,6 +21,8 @@ __all__ = [
     "ApprovalState",
     "Submitted",
     "Tally",
+    "decision_digest",
+    "digest_of",
     "expire_if_due",
     "expire_overdue",
     "recheck",

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
+from warden.approval._digest import digest_of
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
 from warden.domain import Approval, ApprovalChannel, Outcome, Step, Verdict
-from warden.errors import ApprovalStateError, NotAllowed, UnknownIncident
+from warden.errors import ApprovalStateError, NotAllowed, StaleDecision, UnknownIncident
 from warden.policy import Policy, decision_json
 from warden.store import ApprovalRow, IncidentRow, Store
 
@@ -51,18 +52,22 @@ def submit(
     verdict: Verdict,
     reason: str,
     channel: ApprovalChannel,
+    decision_digest: str,
     policy: Policy,
     now: datetime,
 ) -> Submitted:
-    """Record ``user``'s approval or rejection of incident ``incident_id``'s pending action.
+    """Record ``user``'s approval or rejection of incident ``incident_id``'s pending action,
+    as decided in the decision named ``decision_digest`` (the one ``user`` saw).
 
     Refusals change nothing and raise: ``UnknownIncident``; ``NotAllowed`` when ``user`` is
     not an approver of the service's tier or ``channel`` does not count for it;
-    ``ApprovalStateError`` when nothing waits for approval. A request found past its TTL
-    is marked expired (and audited) first, then refused. A rejection ends the request.
-    The approval that completes the quorum re-runs the policy on the state of ``now``:
-    ``blocked`` stops everything (humans are told), anything else hands the incident to
-    the execute step. Approving twice is recorded twice and counts once.
+    ``StaleDecision`` when ``decision_digest`` is not the current decision's;
+    ``ApprovalStateError`` when nothing waits for approval, or ``user`` already gave the
+    other verdict on this decision. A request found past its TTL is marked expired (and
+    audited) first, then refused. A rejection ends the request. The approval that
+    completes the quorum re-runs the policy on the state of ``now``: ``blocked`` stops
+    everything (humans are told), anything else hands the incident to the execute step.
+    One person gives one verdict per decision: repeating it records nothing more.
     """
     with store.session() as session:
         row = session.execute(
@@ -75,13 +80,30 @@ def submit(
                       approvers=policy.approvers_for(tier), channels=policy.channels_for(tier))
         if why is not None:
             raise NotAllowed(why)
+        current = digest_of(row)
+        if decision_digest != current:
+            raise StaleDecision(
+                f"decision {decision_digest!r} is not the current decision of incident "
+                f"{incident_id} ({current or 'none yet'}): it was triaged again since you "
+                "looked. Nothing was recorded; look at the current decision and decide again")
         expired = expire_if_due(session, row, now=now)
         if not expired:
             problem = _not_waiting(row)
             if problem is not None:
                 raise ApprovalStateError(problem)
-            return _record(session, row, user=user, verdict=verdict, reason=reason,
-                           channel=channel, policy=policy, tier=tier, now=now)
+            given = _verdict_of(session, row, user=user, digest=current)
+            if given is None:
+                return _record(session, row, user=user, verdict=verdict, reason=reason,
+                               channel=channel, policy=policy, tier=tier, digest=current,
+                               now=now)
+            if given is not verdict:
+                raise ApprovalStateError(
+                    f"{user!r} already gave a verdict on this decision ({given}); one "
+                    "person gives one verdict per decision")
+            counted = tally_for(session, row, policy=policy)
+            return Submitted(incident_id=row.id, verdict=verdict,
+                             state=ApprovalState.PENDING,
+                             approved_by=counted.approved_by, needed=counted.needed)
     # Outside the transaction, so that marking it expired is kept.
     raise ApprovalStateError(
         f"the approval request of incident {incident_id} expired at "
@@ -133,11 +155,22 @@ def tally_for(session: Session, row: IncidentRow, *, policy: Policy) -> Tally:
 
 
 def _approvals_since_decision(session: Session, row: IncidentRow) -> list[ApprovalRow]:
-    # A re-triage makes a new decision; approvals of an earlier one do not carry over.
-    query = select(ApprovalRow).where(ApprovalRow.incident_id == row.id)
-    if row.decided_at is not None:
-        query = query.where(ApprovalRow.at >= row.decided_at)
+    # A re-triage makes a new decision (a new digest); verdicts on an earlier one, and
+    # rows from before verdicts named their decision, do not carry over.
+    query = select(ApprovalRow).where(ApprovalRow.incident_id == row.id,
+                                      ApprovalRow.decision_digest == digest_of(row))
     return list(session.execute(query.order_by(ApprovalRow.id)).scalars())
+
+
+def _verdict_of(session: Session, row: IncidentRow, *, user: str, digest: str | None
+                ) -> Verdict | None:
+    """The verdict ``user`` already gave on the decision ``digest``, if any."""
+    given = session.execute(
+        select(ApprovalRow.verdict).where(ApprovalRow.incident_id == row.id,
+                                          ApprovalRow.decision_digest == digest,
+                                          ApprovalRow.approver == user).limit(1)
+    ).scalar_one_or_none()
+    return None if given is None else Verdict(given)
 
 
 def _approval(row: ApprovalRow) -> Approval:
@@ -161,14 +194,16 @@ def _not_waiting(row: IncidentRow) -> str | None:
 
 def _record(
     session: Session, row: IncidentRow, *, user: str, verdict: Verdict, reason: str,
-    channel: ApprovalChannel, policy: Policy, tier: str, now: datetime,
+    channel: ApprovalChannel, policy: Policy, tier: str, digest: str | None, now: datetime,
 ) -> Submitted:
     session.add(ApprovalRow(incident_id=row.id, approver=user, verdict=verdict.value,
-                            reason=reason, channel=channel.value, at=now))
+                            reason=reason, channel=channel.value, at=now,
+                            decision_digest=digest))
     session.flush()
     kind = "approval.approved" if verdict is Verdict.APPROVE else "approval.rejected"
     audit.record(session, incident_id=row.id, actor=user, kind=kind,
-                 data={"channel": channel.value, "reason": reason, "tier": tier}, now=now)
+                 data={"channel": channel.value, "reason": reason, "tier": tier,
+                       "decision_digest": digest}, now=now)
     counted = tally_for(session, row, policy=policy)
     done = Submitted(incident_id=row.id, verdict=verdict, state=ApprovalState.PENDING,
                      approved_by=counted.approved_by, needed=counted.needed)

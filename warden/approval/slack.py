@@ -11,8 +11,6 @@ through ``submit``, the same entry point as the console, CLI and API, with the c
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,24 +18,19 @@ from typing import Any
 
 from warden.approval._submit import ApprovalState, Submitted, submit
 from warden.domain import ApprovalChannel, Verdict
-from warden.errors import ApprovalStateError
+from warden.errors import StaleDecision
 from warden.policy import Policy
-from warden.store import IncidentRow, Store
+from warden.store import Store
 
 APPROVE_ACTION_ID = "warden_approve"
 REJECT_ACTION_ID = "warden_reject"
 _VERDICTS = {APPROVE_ACTION_ID: Verdict.APPROVE, REJECT_ACTION_ID: Verdict.REJECT}
 
 
-def decision_digest(decision: Mapping[str, Any] | None) -> str:
-    """16 hex characters naming a decision's content (outcome, reasons, action)."""
-    text = json.dumps(decision or {}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def button_value(incident_id: int, decision: Mapping[str, Any] | None) -> str:
-    """What the Approve and Reject buttons of a request about ``decision`` carry."""
-    return f"{incident_id}:{decision_digest(decision)}"
+def button_value(incident_id: int, decision_digest: str) -> str:
+    """What the Approve and Reject buttons of a request about the decision named
+    ``decision_digest`` (``warden.approval.digest_of``) carry."""
+    return f"{incident_id}:{decision_digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +103,16 @@ def vote(store: Store, ballot: SlackVote, *, policy: Policy, now: datetime) -> S
     came from shows an earlier decision than the incident's current one. Raises what
     ``submit`` raises (``NotAllowed`` where the tier's ``approval_channels`` exclude
     Slack), and ``ApprovalStateError`` for an outdated message; either changes nothing."""
-    with store.session() as session:
-        row = session.get(IncidentRow, ballot.incident_id)
-        current = None if row is None else decision_digest(row.decision)
-    if current is not None and current != ballot.decision_digest:
-        raise ApprovalStateError(
+    try:
+        return submit(store, incident_id=ballot.incident_id, user=ballot.approver,
+                      verdict=ballot.verdict,
+                      reason=f"in Slack, as Slack user {ballot.slack_user}",
+                      channel=ApprovalChannel.SLACK, decision_digest=ballot.decision_digest,
+                      policy=policy, now=now)
+    except StaleDecision as exc:
+        raise StaleDecision(
             f"this message is about an earlier decision of incident {ballot.incident_id}; "
-            "it was triaged again since. Look at the current request in the console")
-    return submit(store, incident_id=ballot.incident_id, user=ballot.approver,
-                  verdict=ballot.verdict, reason=f"in Slack, as Slack user {ballot.slack_user}",
-                  channel=ApprovalChannel.SLACK, policy=policy, now=now)
+            "it was triaged again since. Look at the current request in the console") from exc
 
 
 def status_line(done: Submitted, ballot: SlackVote) -> str:

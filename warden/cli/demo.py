@@ -106,7 +106,9 @@ def demo(
         typer.echo(f"  target  {target.url}  (stands in for your infrastructure and the "
                    "on-call webhook)\n")
         try:
-            with httpx.Client(base_url=url, timeout=10) as client:
+            # Reads need a token once any is configured (the demo's sources need none).
+            reader = {"Authorization": f"Bearer {tokens['alice']}"}
+            with httpx.Client(base_url=url, timeout=10, headers=reader) as client:
                 ok, incidents = _run_script(client, target)
             typer.echo(f"\nThe model was asked {model.calls} time(s) for "
                        f"{sum(s.repeats for s in SCRIPT)} alerts; the stand-in target "
@@ -137,7 +139,7 @@ def _start_warden(tmp: Path, *, target: StandInTarget, model_url: str,
     from pydantic import SecretStr
 
     from warden.app import Warden
-    from warden.config import Settings
+    from warden.config import ApiToken, Settings
     from warden.web.app import create_app
 
     example = resources.files("warden.policy").joinpath("default_policy.yaml").read_text()
@@ -155,7 +157,7 @@ def _start_warden(tmp: Path, *, target: StandInTarget, model_url: str,
         llm_base_url=f"{model_url}/v1", llm_api_key=SecretStr("demo"),
         llm_models=["demo/scripted-model"], llm_max_retries=0,
         notify_webhook_url=f"{target.url}/hook",
-        api_tokens={u: SecretStr(t) for u, t in tokens.items()}, public_url=f"http://127.0.0.1:{port}",
+        api_tokens={u: ApiToken(SecretStr(t)) for u, t in tokens.items()}, public_url=f"http://127.0.0.1:{port}",
         worker_poll_s=0.05, postmortem_dir=None,
     )
     server = uvicorn.Server(uvicorn.Config(create_app(Warden(settings)), host="127.0.0.1",
@@ -235,6 +237,7 @@ def _where_to_look(url: str, env: dict[str, str], tokens: dict[str, str], *, wai
     typer.echo(f"  Console     {url}/  (sign in at {url}/login with a token: "
                + ", ".join(f"{u} {t}" for u, t in tokens.items()) + ")")
     typer.echo(f"  Incident {waiting} waits for alice and carol; approve it there, or here:")
-    typer.echo(f"              {prefix} warden approve {waiting} --as alice")
+    typer.echo(f"              WARDEN_URL={url} WARDEN_TOKEN={tokens['alice']} "
+               f"warden approve {waiting}   (shows the decision; add --decision DIGEST)")
     typer.echo(f"  Post-mortem {url}/v1/incidents/{ran}/report  or  "
                f"{prefix} warden report {ran}")

@@ -1,31 +1,24 @@
-"""Operator commands on the host: approve, reject, unfreeze, audit verify, report, incidents,
-changes.
+"""Operator commands: approve, reject, unfreeze, audit verify, report, incidents, changes.
 
-They read the same settings as ``warden serve`` (``WARDEN_DATABASE_URL``,
-``WARDEN_POLICY``) and act on its store directly, so ``--as USER`` is trusted as far as the
-host is: the user must still be a listed approver. Exit codes: 0 done, 1 refused or not
-found (the reason on stderr), 2 the configuration is unusable.
+Commands that change state (approve, reject, unfreeze, ``policy reload``) act only through
+the running server's HTTP API (``WARDEN_URL``, default http://127.0.0.1:8080), as the
+owner of ``WARDEN_TOKEN``: who you are comes from your token, never from a flag. The
+read-only ones read the same settings as ``warden serve`` (``WARDEN_DATABASE_URL``,
+``WARDEN_POLICY``) and its store. Exit codes: 0 done, 1 refused or not found (the reason
+on stderr), 2 the configuration is unusable.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from warden.app import Warden
-    from warden.domain import Verdict
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-
-AsOption = Annotated[str, typer.Option("--as", help="Who you are: a listed approver.")]
-PolicyOption = Annotated[
-    Path | None,
-    typer.Option("--policy", help="Policy YAML (default: WARDEN_POLICY, else built-in).",
-                 dir_okay=False),
-]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -51,85 +44,113 @@ def load_warden(policy: Path | None = None, *, create_audit_key: bool = True) ->
     return warden
 
 
-def _verdict(incident_id: int, user: str, verdict: Verdict, reason: str,
-             policy: Path | None) -> None:
-    from warden import approval
-    from warden.domain import ApprovalChannel
-    from warden.errors import ApprovalError
+def api_call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call the running server's API (``WARDEN_URL``) with ``WARDEN_TOKEN``; any refusal
+    ends the command with one line saying why (exit 1; 2 when no token is set)."""
+    import httpx
 
-    warden = load_warden(policy)
+    from warden.config import Settings
+
+    settings = Settings()
+    if settings.cli_token is None or not settings.cli_token.get_secret_value().strip():
+        _fail("set WARDEN_TOKEN to your API token (one of WARDEN_API_TOKENS on the server); "
+              "this command acts through the server's API", 2)
+    url = settings.cli_url.rstrip("/") + path
+    headers = {"Authorization": f"Bearer {settings.cli_token.get_secret_value().strip()}",
+               "X-Warden-Client": "cli"}
     try:
-        done = approval.submit(warden.store, incident_id=incident_id, user=user,
-                               verdict=verdict, reason=reason, channel=ApprovalChannel.CLI,
-                               policy=warden.policy.current, now=warden.clock())
-    except ApprovalError as exc:
-        _fail(f"refused: {exc}")
-    finally:
-        warden.store.dispose()
-    counted = ", ".join(done.approved_by) or "nobody"
-    if done.state is approval.ApprovalState.PENDING:
-        typer.echo(f"incident {incident_id}: recorded; {len(done.approved_by)} of "
-                   f"{done.needed} approvals ({counted}); still waiting")
-    elif done.state is approval.ApprovalState.APPROVED:
+        response = httpx.request(method, url, json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach Warden at {settings.cli_url} (WARDEN_URL): {exc}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"detail": response.text.strip()[:200]}
+    if response.is_success and isinstance(answer, dict):
+        return answer
+    _fail(f"{response.status_code} {_WHY.get(response.status_code, 'refused')}: "
+          f"{_detail(answer)}")
+
+
+_WHY = {401: "not signed in (check WARDEN_TOKEN)", 403: "not allowed",
+        404: "not found", 409: "refused", 422: "invalid request",
+        429: "too many wrong tokens from this host"}
+
+
+def _detail(answer: object) -> str:
+    detail = answer.get("detail") if isinstance(answer, dict) else answer
+    if isinstance(detail, list):  # a validation error: say which fields
+        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}"
+                         for d in detail if isinstance(d, dict))
+    return str(detail)
+
+
+def _verdict(incident_id: int, verdict: str, reason: str, decision: str | None) -> None:
+    if decision is None:
+        shown = api_call("GET", f"/v1/incidents/{incident_id}")
+        current = shown.get("decision") or {}
+        action = current.get("action") or {}
+        params = ", ".join(f"{k}={v}" for k, v in (action.get("params") or {}).items())
+        _fail(f"incident {incident_id}'s decision {current.get('digest')}: "
+              f"{current.get('outcome')} for {action.get('name') or 'no action'}"
+              f"{f' ({params})' if params else ''} on {shown.get('service')}; to {verdict} "
+              f"exactly this decision, run again with --decision {current.get('digest')}")
+    done = api_call("POST", f"/v1/incidents/{incident_id}/{verdict}",
+                    {"reason": reason, "decision_digest": decision})
+    counted = ", ".join(done["approved_by"]) or "nobody"
+    state = done["approval_state"]
+    if state == "pending":
+        typer.echo(f"incident {incident_id}: recorded; {len(done['approved_by'])} of "
+                   f"{done['needed']} approvals ({counted}); still waiting")
+    elif state == "approved":
         typer.echo(f"incident {incident_id}: approved by {counted}; the policy re-check "
                    "allows it; the worker runs it next")
-    elif done.state is approval.ApprovalState.BLOCKED:
+    elif state == "blocked":
         reasons = "; ".join(f"{r['code']}: {r['detail']}"
-                            for r in (done.recheck or {}).get("reasons", []))
+                            for r in (done.get("recheck") or {}).get("reasons", []))
         typer.echo(f"incident {incident_id}: approved, but the policy re-check blocks it: "
                    f"{reasons}; nothing will run")
     else:
-        typer.echo(f"incident {incident_id}: {done.state}; nothing will run")
+        typer.echo(f"incident {incident_id}: {state}; nothing will run")
+
+
+DecisionOption = Annotated[
+    str | None,
+    typer.Option("--decision", help="decision.digest of the decision you judge (without "
+                                     "it, the command shows the current decision and its "
+                                     "digest, and records nothing)."),
+]
 
 
 def approve(
     incident_id: Annotated[int, typer.Argument(help="The incident id.")],
-    as_user: AsOption,
+    decision: DecisionOption = None,
     reason: Annotated[str, typer.Option(help="Why (goes into the audit log).")] = "",
-    policy: PolicyOption = None,
 ) -> None:
-    """Approve the incident's pending action."""
-    from warden.domain import Verdict
-
-    _verdict(incident_id, as_user, Verdict.APPROVE, reason, policy)
+    """Approve the incident's pending action, as the owner of WARDEN_TOKEN."""
+    _verdict(incident_id, "approve", reason, decision)
 
 
 def reject(
     incident_id: Annotated[int, typer.Argument(help="The incident id.")],
-    as_user: AsOption,
     reason: Annotated[str, typer.Option(help="Why (required; goes into the audit log).")],
-    policy: PolicyOption = None,
+    decision: DecisionOption = None,
 ) -> None:
     """Reject the incident's pending action: nothing will run."""
-    from warden.domain import Verdict
-
     if not reason.strip():
         _fail("a rejection needs a --reason", 2)
-    _verdict(incident_id, as_user, Verdict.REJECT, reason, policy)
+    _verdict(incident_id, "reject", reason, decision)
 
 
 def unfreeze(
     service: Annotated[str, typer.Argument(help="The service, exactly as frozen.")],
-    as_user: AsOption,
-    policy: PolicyOption = None,
 ) -> None:
-    """Lift the loop breaker's freeze of a service (audited)."""
-    from warden.errors import NotAllowed
-    from warden.verify import unfreeze as lift
+    """Lift the loop breaker's freeze of a service (an admin token; audited)."""
+    from urllib.parse import quote
 
-    warden = load_warden(policy)
-    try:
-        with warden.store.session() as session:
-            lifted = lift(session, service=service, user=as_user,
-                          policy=warden.policy.current, now=warden.clock())
-    except NotAllowed as exc:
-        _fail(f"refused: {exc}")
-    finally:
-        warden.store.dispose()
-    if lifted is None:
-        _fail(f"{service!r} is not frozen")
-    typer.echo(f"{service}: automation unfrozen by {as_user} (it was frozen "
-               f"{lifted.at.isoformat()}: {lifted.reason})")
+    lifted = api_call("POST", f"/v1/services/{quote(service, safe='')}/unfreeze")
+    typer.echo(f"{service}: automation unfrozen by {lifted['unfrozen_by']} (it was frozen "
+               f"{lifted['frozen_at']}: {lifted['reason']})")
 
 
 @audit_app.command("verify")

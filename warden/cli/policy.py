@@ -1,4 +1,4 @@
-"""``warden policy check | test | lint``: the policy engine from the command line.
+"""``warden policy check | test | lint | reload``: the policy engine from the command line.
 
 The command line of ``check`` is a contract (../shared/design/policy.md). This module
 stays light (no web, store or HTTP imports) because ``check --cases`` is timed with its
@@ -172,6 +172,16 @@ def lint(policy: PolicyOption) -> None:
         print(f"{len(problems)} problem(s)")
         raise typer.Exit(1)
     print(f"{policy}: no problems")
+
+
+@policy_app.command("reload")
+def reload() -> None:
+    """Make the running server (WARDEN_URL) read its policy file again; needs an admin
+    WARDEN_TOKEN. A file that does not validate is refused and the old policy stays."""
+    from warden.cli.ops import api_call
+
+    done = api_call("POST", "/v1/policy/reload")
+    print(f"policy reloaded from {done.get('source')} (mode {done.get('mode')})")
 
 
 def _load(path: Path) -> Policy:

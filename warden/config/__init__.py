@@ -1,5 +1,5 @@
 """Configuration: environment settings; the policy file lives in ``warden.policy``."""
 
-from warden.config.settings import Settings
+from warden.config.settings import ApiToken, Identity, Role, Settings
 
-__all__ = ["Settings"]
+__all__ = ["ApiToken", "Identity", "Role", "Settings"]

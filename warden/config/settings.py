@@ -6,6 +6,8 @@ down. Secrets are ``SecretStr`` so they never print.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,6 +34,52 @@ def _split_pairs(value: object) -> dict[str, str]:
             raise ValueError(f"expected NAME:VALUE pairs separated by commas, got {item!r}")
         pairs[name.strip()] = rest.strip()
     return pairs
+
+
+class Role(StrEnum):
+    """What an API token may do: each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"  # read incidents, reports, the console
+    APPROVER = "approver"  # and give verdicts (the policy's lists still decide which tiers)
+    ADMIN = "admin"  # and reload the policy, lift a freeze
+
+    def allows(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """One entry of ``WARDEN_API_TOKENS``: a secret and the role it grants."""
+
+    secret: SecretStr
+    role: Role = Role.APPROVER
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a request comes from, as its credentials prove."""
+
+    name: str
+    role: Role
+
+
+def _api_tokens(value: object) -> dict[str, ApiToken]:
+    """``"name:token[:role],..."``: the role is the last colon-separated part when it
+    names a role (so a token may itself hold colons), else ``approver``."""
+    if isinstance(value, dict):
+        return {str(k): v if isinstance(v, ApiToken)
+                else ApiToken(v if isinstance(v, SecretStr) else SecretStr(str(v)))
+                for k, v in value.items()}
+    roles = {role.value: role for role in Role}
+    tokens: dict[str, ApiToken] = {}
+    for name, rest in _split_pairs(value).items():
+        secret, sep, role = rest.rpartition(":")
+        if sep and role.strip() in roles and secret.strip():
+            tokens[name] = ApiToken(SecretStr(secret.strip()), roles[role.strip()])
+        else:
+            tokens[name] = ApiToken(SecretStr(rest))
+    return tokens
 
 
 def _split_list(value: object) -> list[str]:
@@ -65,12 +113,15 @@ class Settings(BaseSettings):
     pagerduty_routing_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     change_lookback_minutes: float = Field(default=120, gt=0)
 
-    # Approvers: USER:TOKEN pairs for the API, the console and the reload endpoint.
-    api_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    # People and programs: NAME:TOKEN[:ROLE] for the API, the console and the CLI. Once
+    # any is set, reads need a token (or a console session) too.
+    api_tokens: Annotated[dict[str, ApiToken], NoDecode] = Field(default_factory=dict)
     approval_ttl_minutes: float = Field(default=30, gt=0)
-    # Signs console session cookies; unset, each process draws a random one (sessions then
-    # end at restart and do not carry between replicas).
-    session_secret: SecretStr | None = None
+    # Failed sign-ins and unknown bearer tokens a client may send per minute; then 429.
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+    # The CLI's state-changing commands call this server's API with this token.
+    cli_url: str = Field(default="http://127.0.0.1:8080", validation_alias="WARDEN_URL")
+    cli_token: SecretStr | None = Field(default=None, validation_alias="WARDEN_TOKEN")
 
     # Triage.
     triage_provider: Literal["rules", "openai"] = "rules"
@@ -138,7 +189,7 @@ class Settings(BaseSettings):
     slack_alert_bot_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator(
-        "source_tokens", "source_basic_auth", "source_hmac_secrets", "api_tokens", mode="before"
+        "source_tokens", "source_basic_auth", "source_hmac_secrets", mode="before"
     )
     @classmethod
     def _secret_pairs(cls, value: object) -> dict[str, SecretStr]:
@@ -146,6 +197,11 @@ class Settings(BaseSettings):
             return {str(k): SecretStr(str(v)) if not isinstance(v, SecretStr) else v
                     for k, v in value.items()}
         return {k: SecretStr(v) for k, v in _split_pairs(value).items()}
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _token_roles(cls, value: object) -> dict[str, ApiToken]:
+        return _api_tokens(value)
 
     @field_validator("slack_users", "slack_channels", "pagerduty_routing_keys", mode="before")
     @classmethod
@@ -184,12 +240,12 @@ class Settings(BaseSettings):
             )
         return self
 
-    def user_for_token(self, token: str) -> str | None:
-        """The approver a bearer token belongs to, compared in constant time, else None."""
+    def identify(self, token: str) -> Identity | None:
+        """Whom a bearer token belongs to, compared in constant time, else None."""
         import hmac
 
         found = None
-        for user, secret in self.api_tokens.items():
-            if hmac.compare_digest(secret.get_secret_value().encode(), token.encode()):
-                found = user
+        for name, entry in self.api_tokens.items():
+            if hmac.compare_digest(entry.secret.get_secret_value().encode(), token.encode()):
+                found = Identity(name, entry.role)
         return found

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.approval import ApprovalState, expire_if_due
+from warden.approval import ApprovalState, digest_of, expire_if_due
 from warden.config import Settings
 from warden.domain import Step
 from warden.errors import ExecutorError
@@ -126,7 +126,7 @@ def notice_for(
     frozen = session.get(FreezeRow, row.service)
     if frozen is not None:
         body += (f" Automation for {row.service} is frozen ({frozen.reason}); lift it with "
-                 f"`warden unfreeze {row.service} --as USER`.")
+                 f"`warden unfreeze {row.service}` (an admin token).")
     url = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}"
     latest_raw = session.execute(
         select(AlertRow.raw).where(AlertRow.incident_id == row.id)
@@ -138,6 +138,7 @@ def notice_for(
         "incident": {"id": row.id, "service": row.service, "tier": tier, "title": title,
                      "severity": row.severity, "status": row.status, "url": url},
         "decision": row.decision,
+        "decision_digest": digest_of(row),
         "proposal": row.proposal,
         "alert_excerpt": redact(alert_excerpt(latest_raw), extra).text,
         "approval": {"state": row.approval_state,
@@ -178,7 +179,7 @@ def _what_happened(
         api = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}/approve"
         return (f"{action} waits for approval{when} ({policy.quorum_for(tier)} of: "
                 f"{approvers}; expires {expires}). Reasons: {_reasons(data)}. Approve with "
-                f"`warden approve {row.id} --as USER` or POST {api}.")
+                f"`warden approve {row.id} --decision {digest_of(row)}` or POST {api}.")
     if kind == "approval.expired":
         return f"the approval request for {action} expired at {data.get('expires_at')}; " \
                "nothing ran."

@@ -12,6 +12,7 @@ from warden.store.tables import (
     FreezeRow,
     IncidentRow,
     LedgerRow,
+    SessionRow,
 )
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "FreezeRow",
     "IncidentRow",
     "LedgerRow",
+    "SessionRow",
     "Store",
     "incident_from_row",
 ]

@@ -146,8 +146,16 @@ class AlertRow(Base):
 
 
 class ApprovalRow(Base):
+    """One person's verdict on one decision (``decision_digest``): a second verdict from
+    the same person on the same decision is refused by the unique index, whatever the
+    race (rows from before revision 0004 have no digest and count for nothing)."""
+
     __tablename__ = "approvals"
-    __table_args__ = (Index("ix_approvals_incident", "incident_id"),)
+    __table_args__ = (
+        Index("ix_approvals_incident", "incident_id"),
+        UniqueConstraint("incident_id", "decision_digest", "approver",
+                         name="uq_approvals_one_verdict"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
     approver: Mapped[str] = mapped_column(String(255))
@@ -155,6 +163,7 @@ class ApprovalRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     channel: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decision_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ExecutionRow(Base):
@@ -260,3 +269,17 @@ class ChangeRow(Base):
     link: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+class SessionRow(Base):
+    """A signed-in console user. The cookie holds a random id; the store keeps only its
+    SHA-256, so a database reader cannot take over a session, and every replica sees a
+    sign-out at once (the row is deleted)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_expires_at", "expires_at"),)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the session id and the API token used to sign in: rotating or removing
+    # the token ends the session, and without the id the tag says nothing about the token.
+    token_tag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

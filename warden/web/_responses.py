@@ -26,9 +26,11 @@ _WHY = {
     401: "Missing or unknown credentials.",
     403: "The credentials may not do this.",
     404: "No such incident (or source).",
-    409: "Nothing waits for this (or it expired); nothing changed.",
+    409: "Not the current decision, or nothing waits for this (or it expired); nothing "
+         "changed.",
     413: "The body is over WARDEN_MAX_BODY_BYTES.",
     422: "The payload has the wrong shape; `where` says where.",
+    429: "Too many wrong credentials from this client; retry after Retry-After seconds.",
     503: "Overloaded; nothing stored. Retry after Retry-After seconds.",
 }
 

@@ -18,6 +18,7 @@ from warden.errors import (
     IngestError,
     OverloadedError,
     PayloadError,
+    TooManyFailures,
     WardenError,
 )
 from warden.web import (
@@ -30,6 +31,7 @@ from warden.web import (
     pagerduty_events,
     slack,
 )
+from warden.web.deps import FailureLimiter
 from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def create_app(warden: Warden) -> FastAPI:
     app = FastAPI(title="Warden", version="0.1.0", lifespan=lifespan,
                   description="Incident triage: AI proposes, policy disposes, a human approves.")
     app.state.warden = warden
+    app.state.auth_failures = FailureLimiter(warden.settings.auth_failures_per_minute)
     for router in (ingest.router, incidents.router, approvals.router, slack.router,
                    health.router, changes.router, pagerduty_events.router):
         app.include_router(router)
@@ -86,6 +89,8 @@ def error_response(exc: WardenError) -> JSONResponse:
         body["where"] = exc.where
     elif isinstance(exc, IngestError | ApprovalError):
         status = exc.status_code
+        if isinstance(exc, TooManyFailures):
+            headers["Retry-After"] = str(exc.retry_after_s)
     else:
         status = 500
         log.error("unexpected_warden_error", error=str(exc), kind=type(exc).__name__)

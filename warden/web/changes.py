@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from warden.changes import Ignored, Recorded, accept_change, auth_source, list_changes
 from warden.ingest.accept import Delivery
 from warden.web._responses import error_responses
-from warden.web.deps import MAX_ROW_ID, WardenDep
+from warden.web.deps import MAX_ROW_ID, ReaderDep, WardenDep
 from warden.web.ingest import _read_limited
 from warden.web.serialize import change_json
 
@@ -54,9 +54,10 @@ async def post_change(sender: str, request: Request, warden: WardenDep) -> JSONR
         "change_id": outcome.change_id, "duplicate": outcome.duplicate})
 
 
-@router.get("/v1/changes")
+@router.get("/v1/changes", responses=error_responses(401, 429))
 async def get_changes(
     warden: WardenDep,
+    _reader: ReaderDep,
     service: Annotated[str | None, Query(max_length=255)] = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; UTC without an offset")]
     = None,

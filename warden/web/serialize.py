@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from warden.approval import digest_of
 from warden.changes import RecordedChange
 from warden.store.queries import IncidentDetail
 from warden.store.tables import (
@@ -98,7 +99,8 @@ def incident_detail_json(
             "model": row.triage_model, "note": row.triage_note,
             "triaged_at": _iso(row.triaged_at),
         },
-        decision=row.decision,
+        decision=None if row.decision is None else {**row.decision,
+                                                     "digest": digest_of(row)},
         approval={"state": row.approval_state, "expires_at": _iso(row.approval_expires_at)},
         approvals=[approval_json(a) for a in detail.approvals],
         executions=[execution_json(e) for e in detail.executions],

@@ -1,57 +1,75 @@
-"""The session signer: what a forged, altered or old cookie gets."""
+"""Console sessions in the store: what an unknown, expired, signed-out or rotated-token
+cookie gets, read from a real SQLite file as two replicas would."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import select
 
-from warden.web.console._session import SessionSigner
+from warden.config import Settings
+from warden.store import SessionRow, Store
+from warden.web.sessions import (
+    SESSION_TTL,
+    close_session,
+    csrf_ok,
+    open_session,
+    read_session,
+)
 
-NOW = 1_800_000_000.0
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SETTINGS = Settings(api_tokens="alice:tok-alice,vera:tok-vera:viewer")
 
 
 @pytest.fixture
-def signer() -> SessionSigner:
-    return SessionSigner(b"k" * 32, ttl_s=3600)
+def store(sqlite_url: str) -> Store:
+    store = Store(sqlite_url)
+    store.migrate()
+    return store
 
 
-def test_a_cookie_reads_back_as_its_user_until_it_expires(signer: SessionSigner) -> None:
-    value = signer.issue("alice", api_token="tok", now=NOW)
-    session = signer.read(value, now=NOW + 3599)
-    assert session is not None and session.user == "alice"
-    assert session.token_tag == signer.token_tag("tok")
-    assert signer.read(value, now=NOW + 3600) is None
+def test_a_session_reads_back_with_its_role_until_it_expires(store: Store) -> None:
+    value = open_session(store, "vera", api_token="tok-vera", now=NOW)
+    session = read_session(store, SETTINGS, value, now=NOW + SESSION_TTL - timedelta(seconds=1))
+    assert session is not None and (session.user, session.role) == ("vera", "viewer")
+    assert read_session(store, SETTINGS, value, now=NOW + SESSION_TTL) is None
 
 
-def test_the_cookie_does_not_contain_the_token(signer: SessionSigner) -> None:
-    import base64
-
-    value = signer.issue("alice", api_token="very-secret-token", now=NOW)
-    payload = value.split(".")[0]
-    assert b"very-secret-token" not in base64.urlsafe_b64decode(payload + "==")
-
-
-@pytest.mark.parametrize("mangle", [
-    lambda v: v[:-1] + ("A" if v[-1] != "A" else "B"),  # signature altered
-    lambda v: "x" + v,  # payload altered
-    lambda v: v.split(".")[0],  # unsigned
-    lambda v: "",
-    lambda v: "....",
-    lambda v: "not base64!." + v.split(".")[1],
-])
-def test_altered_cookies_are_refused(signer: SessionSigner, mangle: object) -> None:
-    value = signer.issue("alice", api_token="tok", now=NOW)
-    assert signer.read(mangle(value), now=NOW) is None  # type: ignore[operator]
+def test_the_store_holds_neither_the_cookie_nor_the_token(store: Store) -> None:
+    value = open_session(store, "alice", api_token="tok-alice", now=NOW)
+    with store.session() as db:
+        row = db.execute(select(SessionRow)).scalar_one()
+    stored = " ".join((row.id_hash, row.token_tag, row.user))
+    assert value not in stored and "tok-alice" not in stored
 
 
-def test_another_secret_refuses_the_cookie(signer: SessionSigner) -> None:
-    value = signer.issue("alice", api_token="tok", now=NOW)
-    assert SessionSigner(b"j" * 32).read(value, now=NOW) is None
+def test_another_replica_sees_a_sign_out_at_once(store: Store, sqlite_url: str) -> None:
+    other = Store(sqlite_url)  # a second process on the same database
+    value = open_session(store, "alice", api_token="tok-alice", now=NOW)
+    assert read_session(other, SETTINGS, value, now=NOW) is not None
+    close_session(store, value)
+    assert read_session(other, SETTINGS, value, now=NOW) is None
 
 
-def test_csrf_tokens_are_per_session(signer: SessionSigner) -> None:
-    one = signer.read(signer.issue("alice", api_token="tok", now=NOW), now=NOW)
-    two = signer.read(signer.issue("alice", api_token="tok", now=NOW), now=NOW)
+@pytest.mark.parametrize("cookie", ["", "x", "A" * 43])
+def test_unknown_cookies_open_nothing(store: Store, cookie: str) -> None:
+    open_session(store, "alice", api_token="tok-alice", now=NOW)
+    assert read_session(store, SETTINGS, cookie, now=NOW) is None
+
+
+def test_a_rotated_token_ends_its_sessions(store: Store) -> None:
+    value = open_session(store, "alice", api_token="tok-alice", now=NOW)
+    rotated = Settings(api_tokens="alice:tok-alice-2")
+    assert read_session(store, rotated, value, now=NOW) is None
+
+
+def test_csrf_tokens_are_per_session(store: Store) -> None:
+    one = read_session(store, SETTINGS, open_session(store, "alice", api_token="tok-alice",
+                                                     now=NOW), now=NOW)
+    two = read_session(store, SETTINGS, open_session(store, "alice", api_token="tok-alice",
+                                                     now=NOW), now=NOW)
     assert one is not None and two is not None
-    assert signer.csrf_ok(one, signer.csrf_token(one))
-    assert not signer.csrf_ok(one, signer.csrf_token(two))
-    assert not signer.csrf_ok(one, "")
+    assert csrf_ok(one, one.csrf)
+    assert not csrf_ok(one, two.csrf)
+    assert not csrf_ok(one, "")

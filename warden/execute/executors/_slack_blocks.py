@@ -88,7 +88,7 @@ def notice_message(payload: Mapping[str, Any], *, console_url: str) -> SlackMess
         {"type": "mrkdwn", "text": _cut(_context_text(payload, console_url), _SECTION_CHARS)},
     ]})
     if asking:
-        value = button_value(incident_id, decision)
+        value = button_value(incident_id, str(payload.get("decision_digest") or ""))
         blocks.append({"type": "actions", "block_id": VERDICT_BLOCK_ID, "elements": [
             {"type": "button", "action_id": APPROVE_ACTION_ID, "style": "primary",
              "text": {"type": "plain_text", "text": "Approve"}, "value": value},

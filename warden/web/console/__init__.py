@@ -1,37 +1,55 @@
 """The triage console: server-rendered pages for the on-call engineer.
 
-``install(app)`` adds the pages, the static files and the session signer to the app.
+``install(app)`` adds the pages, the static files and the sign-in redirect to the app.
 Pages: ``/`` (incidents, live), ``/incidents/{id}`` (detail, approve/reject), ``/cost``,
-``/policy``, ``/login``, ``/logout``. Approving needs a signed-in approver (session cookie
-from ``/login``) and goes through the approval stage's entry point, channel ``console``.
+``/policy``, ``/login``, ``/logout``. Once any API token is configured every page but
+``/login`` needs a signed-in user (others are sent to ``/login``). Approving needs a
+signed-in approver and goes through the approval stage's entry point, channel
+``console``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from warden.web.console import cost, incidents, login, policy
-from warden.web.console._render import STATIC_DIR
-from warden.web.console._session import SessionSigner
+from warden.web.console._render import SECURITY_HEADERS, STATIC_DIR
+from warden.web.deps import SessionDep, WardenDep
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from warden.app import Warden
+
+class SignInFirst(Exception):
+    """A console page was asked for without a session while tokens are configured."""
+
+
+async def _signed_in(request: Request, warden: WardenDep, session: SessionDep) -> None:
+    """Reads need a session once tokens are configured (a form POST checks its own)."""
+    if request.method == "GET" and session is None and warden.settings.api_tokens:
+        raise SignInFirst(request.url.path)
+
 
 router = APIRouter(include_in_schema=False)
-for _module in (incidents, login, cost, policy):
-    router.include_router(_module.router)
+router.include_router(login.router)
+for _module in (incidents, cost, policy):
+    router.include_router(_module.router, dependencies=[Depends(_signed_in)])
 
 
 def install(app: FastAPI) -> None:
     """Serve the console from ``app``, whose ``state.warden`` is the running Warden."""
-    warden: Warden = app.state.warden
-    app.state.console_signer = SessionSigner.from_settings(warden.settings)
     app.include_router(router)
+
+    @app.exception_handler(SignInFirst)
+    async def _to_login(request: Request, exc: SignInFirst) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(str(exc))}", status_code=303,
+                                headers=dict(SECURITY_HEADERS))
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from warden.approval import digest_of
 from warden.changes import RecordedChange, changes_before
 from warden.domain import ApprovalChannel
 from warden.store.queries import list_incidents
@@ -133,6 +134,8 @@ class IncidentPage:
     approvers: tuple[str, ...]
     quorum: int
     console_counts: bool
+    digest: str | None
+    """The current decision's digest: the form sends it, so a verdict judges what was shown."""
     policy_mode: str
     expired: bool
     changes: list[ChangeView]
@@ -186,6 +189,7 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
         cost_usd=round(sum(c.cost_usd for c in calls), 6), events=events, freeze=freeze,
         approvers=policy.approvers_for(tier), quorum=policy.quorum_for(tier),
         console_counts=ApprovalChannel.CONSOLE in policy.channels_for(tier),
+        digest=digest_of(row),
         policy_mode=policy.mode,
         # The approval stage marks a request expired only when someone next looks at it.
         expired=(row.approval_state == "pending" and row.approval_expires_at is not None

@@ -11,8 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from warden.web.console._session import ConsoleSession, signer
 from warden.web.console._words import outcome_words, reason_words, when
+from warden.web.sessions import ConsoleSession
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -48,7 +48,7 @@ def render(
     """Render ``name`` with the signed-in user and their CSRF token in the context."""
     full = {
         "user": session.user if session is not None else None,
-        "csrf": signer(request).csrf_token(session) if session is not None else "",
+        "csrf": session.csrf if session is not None else "",
         "path": request.url.path,
         **context,
     }

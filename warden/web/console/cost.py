@@ -9,8 +9,7 @@ from fastapi.responses import HTMLResponse
 from warden.store.queries import SpendReport, spend_report
 from warden.web.console._cost_view import daily_chart
 from warden.web.console._render import render
-from warden.web.console._session import SessionDep
-from warden.web.deps import WardenDep
+from warden.web.deps import SessionDep, WardenDep
 
 router = APIRouter(include_in_schema=False)
 

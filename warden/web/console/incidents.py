@@ -10,12 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from warden.approval import submit
+from warden.config import Role
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ApprovalError
 from warden.web.console._incident_view import incident_list, incident_page
 from warden.web.console._render import SECURITY_HEADERS, render
-from warden.web.console._session import ConsoleSession, SessionDep, signer
-from warden.web.deps import IncidentId, WardenDep
+from warden.web.deps import IncidentId, SessionDep, WardenDep
+from warden.web.sessions import ConsoleSession, csrf_ok
 
 if TYPE_CHECKING:
     from warden.app import Warden
@@ -95,23 +96,31 @@ async def decide(
     reason: Annotated[str, Form(max_length=4000)] = "",
     csrf: Annotated[str, Form(max_length=256)] = "",
     raw_reviewed: Annotated[str, Form(max_length=8)] = "",
+    decision_digest: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Approve or reject from the console, as the signed-in approver, with a reason."""
+    """Approve or reject from the console, as the signed-in approver, with a reason, the
+    decision shown on the page (its digest: a re-triage since makes the verdict refused)."""
     if session is None:
         return RedirectResponse(f"/login?next=/incidents/{incident_id}", status_code=303,
                                 headers=dict(SECURITY_HEADERS))
-    if not signer(request).csrf_ok(session, csrf):
+    if not csrf_ok(session, csrf):
         return await _detail(request, warden, session, incident_id, status_code=403,
                              reason=reason,
                              error="The form's security token did not match. Reload the page "
                                    "and try again.")
-    problem = _form_problem(verdict, reason, raw_reviewed)
+    if not session.role.allows(Role.APPROVER):
+        return await _detail(request, warden, session, incident_id, status_code=403,
+                             reason=reason,
+                             error=f"Refused: you ({session.user}) hold a {session.role} "
+                                   "token; verdicts need an approver token.")
+    problem = _form_problem(verdict, reason, raw_reviewed, decision_digest)
     if problem is not None:
         return await _detail(request, warden, session, incident_id, status_code=400,
                              reason=reason, error=problem)
     try:
         await run_in_threadpool(_record_verdict, warden, incident_id, user=session.user,
-                                verdict=verdict, reason=reason.strip())
+                                verdict=verdict, reason=reason.strip(),
+                                decision_digest=decision_digest)
     except ApprovalError as exc:
         return await _detail(request, warden, session, incident_id, reason=reason,
                              status_code=exc.status_code, error=f"Refused: {exc}")
@@ -119,9 +128,12 @@ async def decide(
                             headers=dict(SECURITY_HEADERS))
 
 
-def _form_problem(verdict: str, reason: str, raw_reviewed: str) -> str | None:
+def _form_problem(verdict: str, reason: str, raw_reviewed: str, decision_digest: str
+                  ) -> str | None:
     if verdict not in ("approve", "reject"):
         return "Choose Approve or Reject."
+    if not decision_digest:
+        return "The form does not name the decision it judges; reload the page."
     if not reason.strip():
         return "Give a reason: it goes into the audit log and the post-mortem."
     # The page enables Approve only once the raw alerts were opened and read to the end;
@@ -132,9 +144,9 @@ def _form_problem(verdict: str, reason: str, raw_reviewed: str) -> str | None:
 
 
 def _record_verdict(warden: Warden, incident_id: int, *, user: str, verdict: str,
-                    reason: str) -> None:
+                    reason: str, decision_digest: str) -> None:
     """The approval stage's one entry point, as the API and Slack use it, channel console."""
     submit(warden.store, incident_id=incident_id, user=user, verdict=Verdict(verdict),
-           reason=reason, channel=ApprovalChannel.CONSOLE, policy=warden.policy.current,
-           now=warden.clock())
+           reason=reason, channel=ApprovalChannel.CONSOLE, decision_digest=decision_digest,
+           policy=warden.policy.current, now=warden.clock())
     warden.wake_worker()

@@ -1,7 +1,9 @@
-"""``/login`` and ``/logout``: an approver signs in with their API token.
+"""``/login`` and ``/logout``: a user signs in with their API token.
 
 The login form is protected by a double-submit token (a random value in a SameSite=Strict
 cookie, echoed in the form), so another site cannot sign a browser in as someone else.
+Wrong tokens count against the client's limit of failures (``deps.FailureLimiter``).
+Signing out deletes the session from the store.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from warden.errors import TooManyFailures
 from warden.web.console._render import SECURITY_HEADERS, render
-from warden.web.console._session import (
-    LOGIN_COOKIE,
+from warden.web.console._session import LOGIN_COOKIE, clear_cookie, set_cookie
+from warden.web.deps import SessionDep, WardenDep, client_of, limiter
+from warden.web.sessions import (
     SESSION_COOKIE,
-    SessionDep,
-    clear_cookie,
-    set_cookie,
-    signer,
+    SESSION_TTL,
+    close_session,
+    csrf_ok,
+    open_session,
 )
-from warden.web.deps import WardenDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,29 +73,42 @@ async def login(
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return _login_form(request, next_path=target, status_code=403,
                            error="The sign-in form expired. Please try again.")
-    user = warden.settings.user_for_token(token.strip()) if token.strip() else None
-    if user is None:
+    client = client_of(request)
+    try:
+        limiter(request).check(client)
+    except TooManyFailures as exc:
+        refused = _login_form(request, next_path=target, status_code=429, error=str(exc))
+        refused.headers["Retry-After"] = str(exc.retry_after_s)
+        return refused
+    identity = warden.settings.identify(token.strip()) if token.strip() else None
+    if identity is None:
+        limiter(request).failed(client)
         return _login_form(request, next_path=target, status_code=401,
-                           error="That token does not belong to any approver.")
+                           error="That token does not belong to anyone.")
     response = RedirectResponse(target, status_code=303, headers=dict(SECURITY_HEADERS))
-    value = signer(request).issue(user, api_token=token.strip(),
-                                  now=warden.clock().timestamp())
-    set_cookie(request, response, SESSION_COOKIE, value, max_age_s=int(signer(request).ttl_s))
+    value = await run_in_threadpool(lambda: open_session(
+        warden.store, identity.name, api_token=token.strip(), now=warden.clock()))
+    set_cookie(request, response, SESSION_COOKIE, value,
+               max_age_s=int(SESSION_TTL.total_seconds()))
     clear_cookie(request, response, LOGIN_COOKIE)
     return response
 
 
 @router.post("/logout")
 async def logout(
-    request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=256)] = "",
+    request: Request, warden: WardenDep, session: SessionDep,
+    csrf: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
-    """Sign out. Needs the session's CSRF token, so no other site can sign anyone out."""
-    if session is not None and not signer(request).csrf_ok(session, csrf):
+    """Sign out: the session is deleted from the store, so its cookie opens nothing
+    anywhere. Needs the session's CSRF token, so no other site can sign anyone out."""
+    if session is not None and not csrf_ok(session, csrf):
         return render(request, "error.html",
                       {"title": "Not signed out",
                        "message": "The form's security token did not match; reload the page "
                                   "and try again."},
                       session=session, status_code=403)
+    if session is not None:
+        await run_in_threadpool(close_session, warden.store, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/", status_code=303, headers=dict(SECURITY_HEADERS))
     clear_cookie(request, response, SESSION_COOKIE)
     return response

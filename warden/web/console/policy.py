@@ -8,8 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from warden.web.console._policy_view import policy_page
 from warden.web.console._render import render
-from warden.web.console._session import SessionDep
-from warden.web.deps import WardenDep
+from warden.web.deps import SessionDep, WardenDep
 
 router = APIRouter(include_in_schema=False)
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from warden.policy import Policy
 from warden.store import AuditRow, ExecutionRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
+from warden.words import outcome_words
 
 _CELL_CHARS = 160
 
@@ -92,8 +93,14 @@ def write_postmortem(
 
 # Sections ---------------------------------------------------------------------------------
 
+def _dry_run(policy: Policy | None) -> bool:
+    return policy is not None and policy.mode == "dry_run"
+
+
 def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentRow]) -> str:
     tier = f" (tier {policy.tier_of(row.service)})" if policy is not None else ""
+    decision = (outcome_words(row.decision, dry_run=_dry_run(policy)) if row.decision
+                else "not triaged")
     status = row.status + (f", resolved {_ts(row.resolved_at)}" if row.resolved_at else "")
     lines = [
         f"# Incident #{row.id}: {_inline(row.title)}",
@@ -105,7 +112,7 @@ def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentR
         f"| Status | {status} |",
         f"| Severity | {row.severity or 'not given'} |",
         f"| Alerts | {row.alert_count} (first {_ts(row.first_seen)}, last {_ts(row.last_seen)}) |",
-        f"| Decision | {row.decision_outcome or 'not triaged'} |",
+        f"| Decision | {decision} |",
         f"| Approval | {row.approval_state or 'not needed'} |",
     ]
     if row.caused_by_incident_id is not None:

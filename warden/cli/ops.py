@@ -2,8 +2,9 @@
 
 They read the same settings as ``warden serve`` (``WARDEN_DATABASE_URL``,
 ``WARDEN_POLICY``) and act on its store directly, so ``--as USER`` is trusted as far as the
-host is: the user must still be a listed approver. Exit codes: 0 done, 1 refused or not
-found (the reason on stderr), 2 the configuration is unusable.
+host is: the user must still be a listed approver. They open only a database that exists.
+Exit codes: 0 done, 1 refused, not found or no database (the reason on stderr), 2 the
+configuration is unusable.
 """
 
 from __future__ import annotations
@@ -33,20 +34,11 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def load_warden(policy: Path | None = None) -> Warden:
-    """The store and policy ``warden serve`` would use (migrated, no worker started)."""
-    from warden.app import Warden
-    from warden.config import Settings
-    from warden.errors import ConfigError
+    """The store and policy ``warden serve`` would use (migrated, no worker started); the
+    database must already exist."""
+    from warden.cli._settings import cli_settings, open_existing
 
-    try:
-        settings = Settings()
-        if policy is not None:
-            settings = settings.model_copy(update={"policy": policy})
-        warden = Warden(settings)
-        warden.store.migrate()
-    except ConfigError as exc:
-        _fail(f"unusable configuration: {exc}", 2)
-    return warden
+    return open_existing(cli_settings(policy=policy))
 
 
 def _verdict(incident_id: int, user: str, verdict: Verdict, reason: str,
@@ -166,6 +158,7 @@ def incidents(
     status: Annotated[str | None, typer.Option(help="open or resolved.")] = None,
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many of the newest first.")] = 0,
 ) -> None:
     """List incidents, newest first, with their decision and approval state."""
     from rich.console import Console
@@ -173,23 +166,29 @@ def incidents(
     from rich.text import Text
 
     from warden.store.queries import list_incidents
+    from warden.words import outcome_words
 
     if status not in (None, "open", "resolved"):
         _fail("--status is open or resolved", 2)
     warden = load_warden()
     try:
         with warden.store.session() as session:
-            page = list_incidents(session, status=status, service=service, limit=limit)
+            page = list_incidents(session, status=status, service=service, limit=limit,
+                                  offset=offset)
     finally:
         warden.store.dispose()
-    table = Table(title=f"Incidents ({len(page.items)} of {page.total})")
+    dry_run = warden.policy.current.mode == "dry_run"
+    shown = f"{offset + 1}-{offset + len(page.items)}" if page.items else "none"
+    table = Table(title=f"Incidents {shown} of {page.total}"
+                  + (" - policy in dry run: nothing really runs" if dry_run else ""))
     for column in ("ID", "Status", "Service", "Severity", "Title", "Category", "Decision",
                    "Approval", "Next step", "Alerts", "Last seen (UTC)"):
         table.add_column(column, overflow="fold")
     for row in page.items:
         cells = (
             str(row.id), row.status, row.service, row.severity or "-", row.title[:80],
-            str((row.proposal or {}).get("category") or "-"), row.decision_outcome or "-",
+            str((row.proposal or {}).get("category") or "-"),
+            outcome_words(row.decision, dry_run=dry_run),
             row.approval_state or "-", row.pending_step or "-", str(row.alert_count),
             row.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
         )

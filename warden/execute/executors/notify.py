@@ -83,9 +83,11 @@ class NotifyExecutor:
         """POST ``payload`` as JSON (any 2xx is delivered), or log it when no webhook is
         set. Raises ``ExecutorError`` (recoverable) when the webhook cannot be reached."""
         if not self.webhook_url:
-            # As one field: the payload has its own "event" key, structlog's positional.
+            # One short line; the whole notice is in the audit log and the console.
             log.warning("notify.logged_only", reason="WARDEN_NOTIFY_WEBHOOK_URL is not set",
-                        notice=dict(payload))
+                        incident=payload.get("incident_id")
+                        or (payload.get("incident") or {}).get("id"),
+                        text=str(payload.get("text") or "")[:200])
             return ExecutorResult(True, f"logged (no webhook configured): {payload.get('text')}")
         try:
             with httpx.Client(timeout=self.timeout_s, follow_redirects=False,

@@ -251,6 +251,7 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row = lock_owned(session, claim, owner=worker.owner)
         _record_calls(session, reply, provider=worker.provider.name, reservation=reservation,
                       incident=incident, now=now, metrics=warden.metrics)
+        warden.model_health.record(reply.calls)
         if row is None:
             return  # the lease was lost; whoever holds it now does this step
         decision = decide(incident, proposal, policy,

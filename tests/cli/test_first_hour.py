@@ -247,3 +247,27 @@ def test_a_notice_without_a_webhook_is_one_short_line(tmp_path: Path) -> None:
         assert len(line) < 600
     finally:
         stop(process)
+
+
+def test_invalid_settings_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = run("incidents", cwd=tmp_path, env={"WARDEN_PORT": "eighty"})
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("warden: the settings are invalid: WARDEN_PORT: ")
+
+
+def test_an_unexpected_error_is_two_lines_and_debug_shows_the_traceback(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    # A database written by a newer Warden: its schema revision is unknown here.
+    with sqlite3.connect(tmp_path / "warden.db") as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        db.execute("INSERT INTO alembic_version VALUES ('9999')")
+    done = run("incidents", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "warden: CommandError: Can't locate revision identified by '9999'",
+        "warden: run with --debug for the traceback"]
+    debug = run("--debug", "incidents", cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr

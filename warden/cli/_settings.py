@@ -42,7 +42,8 @@ def cli_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"WARDEN_{'.'.join(str(p) for p in e['loc']).upper() or '(settings)'}: {e['msg']}"
+            (f"WARDEN_{str(e['loc'][0]).upper()}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         fail(f"the settings are invalid: {problems}", 2)

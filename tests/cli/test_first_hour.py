@@ -271,3 +271,16 @@ def test_an_unexpected_error_is_two_lines_and_debug_shows_the_traceback(
         "warden: run with --debug for the traceback"]
     debug = run("--debug", "incidents", cwd=tmp_path)
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_log_format_console_writes_readable_lines(tmp_path: Path) -> None:
+    port = free_port()
+    process, log = serve(tmp_path, "--port", str(port), env={"WARDEN_LOG_FORMAT": "console"})
+    try:
+        ready(f"http://127.0.0.1:{port}", process)
+        lines = log.read_text().splitlines()
+        banner = [line for line in lines if "warden.console" in line]
+        assert banner and f"http://127.0.0.1:{port}/" in banner[0]
+        assert not any(line.startswith("{") for line in lines)
+    finally:
+        stop(process)

@@ -42,5 +42,11 @@ def test_the_demo_store_survives_for_the_follow_up_commands() -> None:
             capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
         assert "payment-gateway" in listed.stdout and "dry run" in listed.stdout
+        paged = subprocess.run(
+            [str(Path(sys.executable).parent / "warden"), "--database",
+             f"sqlite:///{store / 'warden.db'}", "incidents", "--limit", "2", "--offset", "1"],
+            capture_output=True, text=True, timeout=60)
+        assert "Incidents 2-3 of 5" in paged.stdout, paged.stdout + paged.stderr
+        assert "execute (dry run)" in listed.stdout  # the benign fix, not really run
     finally:
         shutil.rmtree(store)

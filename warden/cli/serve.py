@@ -25,9 +25,10 @@ PolicyOption = Annotated[
 
 
 def _build(settings: Settings) -> Warden:
-    """The running Warden with a database that answers, or exit with one line saying why:
+    """The running Warden with a migrated database, or exit with one line saying why:
     2 when its configuration is refused, 1 when the database cannot be opened."""
     import structlog
+    from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from warden.app import Warden
@@ -39,11 +40,13 @@ def _build(settings: Settings) -> Warden:
     except ConfigError as exc:
         fail(f"refusing to start: {exc}", 2)
     try:
-        warden.store.ping()
-    except SQLAlchemyError as exc:
+        # Here, not in the app's start-up, so a database that cannot be opened or upgraded
+        # is one line, not a traceback logged by the server.
+        warden.store.migrate()
+    except (SQLAlchemyError, CommandError) as exc:
         warden.store.dispose()
         structlog.get_logger("warden").error(
-            "database.unreachable", database=database_label(settings.database_url),
+            "database.unusable", database=database_label(settings.database_url),
             error=driver_message(exc))
         fail(f"cannot open {database_label(settings.database_url)}: {driver_message(exc)}")
     _reload_on_sighup(warden)

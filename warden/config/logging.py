@@ -61,3 +61,5 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
     root.setLevel(numeric)
     # Uvicorn's access log would duplicate our request metrics line by line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Alembic announces its dialect at every start; only its problems are news.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

@@ -22,12 +22,14 @@ def nothing_suggested(decision: Mapping[str, Any] | None) -> bool:
     return codes == {"no_action"}
 
 
-def outcome_words(decision: Mapping[str, Any] | None, *, dry_run: bool) -> str:
+def outcome_words(decision: Mapping[str, Any] | None, *, policy_mode: str) -> str:
     """The outcome as people read it: ``nothing suggested`` for a no-action proposal, and
-    an ``execute`` in a dry-run policy marked as such (nothing really runs)."""
+    an ``execute`` decided in dry run (the decision's ``mode``, else ``policy_mode``)
+    marked as such: nothing really runs."""
     if not decision:
         return "-"
     if nothing_suggested(decision):
         return NOTHING_SUGGESTED
     outcome = str(decision.get("outcome") or "-")
+    dry_run = (decision.get("mode") or policy_mode) == "dry_run"
     return f"{outcome} (dry run)" if dry_run and outcome == "execute" else outcome

@@ -264,7 +264,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row.triaged_at = now
         row.triaged_severity = row.severity
         row.decision_outcome = decision.outcome.value
-        row.decision = decision_json(decision)
+        # The mode decided under: an execute in dry_run runs nothing, whatever the policy
+        # says later.
+        row.decision = {**decision_json(decision), "mode": policy.mode}
         row.decided_at = now
         if decision.outcome is Outcome.NEEDS_APPROVAL:
             row.approval_state = "pending"

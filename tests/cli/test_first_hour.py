@@ -208,6 +208,9 @@ def test_the_banner_and_links_use_the_served_port(tmp_path: Path,
         assert notice["text"].endswith(f"{url}/incidents/{incident_id}")
         assert "nothing suggested" in notice["text"] and "is blocked" not in notice["text"]
         assert "(dry run" in notice["text"] and notice["mode"] == "dry_run"
+        decided = httpx.get(f"{url}/v1/incidents/{incident_id}", timeout=10).json()
+        assert decided["decision"]["mode"] == "dry_run"
+        assert decided["decision"]["outcome"] == "blocked"  # the contract's word, unchanged
     finally:
         stop(process)
 

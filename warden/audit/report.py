@@ -93,14 +93,10 @@ def write_postmortem(
 
 # Sections ---------------------------------------------------------------------------------
 
-def _dry_run(policy: Policy | None) -> bool:
-    return policy is not None and policy.mode == "dry_run"
-
-
 def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentRow]) -> str:
     tier = f" (tier {policy.tier_of(row.service)})" if policy is not None else ""
-    decision = (outcome_words(row.decision, dry_run=_dry_run(policy)) if row.decision
-                else "not triaged")
+    decision = (outcome_words(row.decision, policy_mode=policy.mode if policy else "live")
+                if row.decision else "not triaged")
     status = row.status + (f", resolved {_ts(row.resolved_at)}" if row.resolved_at else "")
     lines = [
         f"# Incident #{row.id}: {_inline(row.title)}",

@@ -188,7 +188,7 @@ def incidents(
         cells = (
             str(row.id), row.status, row.service, row.severity or "-", row.title[:80],
             str((row.proposal or {}).get("category") or "-"),
-            outcome_words(row.decision, dry_run=dry_run),
+            outcome_words(row.decision, policy_mode=warden.policy.current.mode),
             row.approval_state or "-", row.pending_step or "-", str(row.alert_count),
             row.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
         )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run Warden on this machine.
-#   ./dev.sh serve   create .venv, install Warden, start it on the embedded defaults
-#                    (SQLite ./warden.db, rules triage, built-in policy in dry-run) on :8080
+#   ./dev.sh serve   create .venv, install Warden (again only when pyproject.toml changed),
+#                    start it on the embedded defaults (SQLite ./warden.db, rules triage,
+#                    built-in policy in dry-run) on :8080 (WARDEN_PORT or --port to change)
 #   ./dev.sh test    create .venv, install Warden with its test tools and the Debian packages
 #                    the tests drive (chromium, prometheus, alertmanager), make sure PostgreSQL
 #                    answers, then run ruff, mypy and the whole test suite
@@ -39,9 +40,22 @@ postgres() {
   fi
 }
 
+# Install only when pyproject.toml changed since the last install (an editable install
+# picks up code changes by itself): a stamp file holds the checksum it was installed at.
+venv_if_changed() {
+  local stamp=.venv/.installed-pyproject
+  local sum
+  sum="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  if [ -x .venv/bin/warden ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+    return
+  fi
+  venv ""
+  echo "$sum" > "$stamp"
+}
+
 case "${1:-}" in
   serve)
-    venv ""
+    venv_if_changed
     shift
     exec .venv/bin/warden serve "$@"
     ;;

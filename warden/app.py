@@ -18,6 +18,7 @@ from warden.config import Settings
 from warden.ingest.accept import pending_work
 from warden.ingest.writer import IngestWriter
 from warden.store import Store
+from warden.triage.model_health import ModelHealth
 from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Warden:
         self.metrics = Metrics()
         self.redact_patterns = tuple(re.compile(p) for p in settings.redact_patterns)
         self.ingest_writer = IngestWriter(self.store)
+        self.model_health = ModelHealth.from_settings(settings)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker_thread: threading.Thread | None = None
@@ -86,6 +88,8 @@ class Warden:
         """Migrate the store, then start the worker thread unless disabled."""
         self.store.migrate()
         self.ingest_writer.start()
+        threading.Thread(target=self.model_health.probe, args=(self.settings,),
+                         name="warden-model-probe", daemon=True).start()
         if self.settings.worker_enabled if run_worker is None else run_worker:
             from warden.worker import Worker
 
@@ -126,6 +130,10 @@ class Warden:
             body.update(ready=False, store=f"error: {type(exc).__name__}")
         if self.worker is not None:
             body["degraded"] = self.worker.degraded_parts()
+        body["model"] = self.model_health.state()
+        if body["model"] == "degraded" and not body["degraded"]:
+            body["degraded"] = [f"llm: every model's latest call failed "
+                                f"({self.model_health.last_error})"]
         body["status"] = "degraded" if body["degraded"] else ("ok" if body["ready"] else "down")
         return body
 

@@ -251,6 +251,7 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row = lock_owned(session, claim, owner=worker.owner)
         _record_calls(session, reply, provider=worker.provider.name, reservation=reservation,
                       incident=incident, now=now, metrics=warden.metrics)
+        warden.model_health.record(reply.calls)
         if row is None:
             return  # the lease was lost; whoever holds it now does this step
         decision = decide(incident, proposal, policy,
@@ -263,7 +264,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row.triaged_at = now
         row.triaged_severity = row.severity
         row.decision_outcome = decision.outcome.value
-        row.decision = decision_json(decision)
+        # The mode decided under: an execute in dry_run runs nothing, whatever the policy
+        # says later.
+        row.decision = {**decision_json(decision), "mode": policy.mode}
         row.decided_at = now
         if decision.outcome is Outcome.NEEDS_APPROVAL:
             row.approval_state = "pending"

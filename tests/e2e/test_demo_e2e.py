@@ -17,3 +17,37 @@ def test_demo_runs_the_script_and_says_where_to_look() -> None:
     assert "received 0 action request(s)" in result.output  # dry run
     assert "Where to look" in result.output and "warden approve 2 " in result.output
     assert "--as" not in result.output
+
+
+def test_the_demo_store_survives_for_the_follow_up_commands() -> None:
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    result = CliRunner().invoke(cli, ["demo", "--exit", "--port", str(port)])
+    assert result.exit_code == 0, result.output
+    assert f"Warden  http://127.0.0.1:{port}" in result.output
+    found = re.search(r"delete it with: rm -r (\S+)", result.output)
+    assert found is not None, result.output
+    store = Path(found.group(1))
+    try:
+        assert (store / "warden.db").exists()
+        listed = subprocess.run(
+            [str(Path(sys.executable).parent / "warden"), "--database",
+             f"sqlite:///{store / 'warden.db'}", "incidents"],
+            capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert "payment-gateway" in listed.stdout and "dry run" in listed.stdout
+        paged = subprocess.run(
+            [str(Path(sys.executable).parent / "warden"), "--database",
+             f"sqlite:///{store / 'warden.db'}", "incidents", "--limit", "2", "--offset", "1"],
+            capture_output=True, text=True, timeout=60)
+        assert "Incidents 2-3 of 5" in paged.stdout, paged.stdout + paged.stderr
+        assert "execute (dry run)" in listed.stdout  # the benign fix, not really run
+    finally:
+        shutil.rmtree(store)

@@ -36,7 +36,8 @@ def test_a_blocked_action_is_never_silent(stack: Stack) -> None:
     [notice] = stack.notices(incident_id)
     assert "drop_database is blocked" in notice["text"]
     assert "action_not_allowed" in notice["text"]
-    assert notice["incident"]["url"] == f"http://warden.test/v1/incidents/{incident_id}"
+    assert notice["incident"]["url"] == f"http://warden.test/incidents/{incident_id}"
+    assert notice["incident"]["api_url"] == f"http://warden.test/v1/incidents/{incident_id}"
     assert stack.target.requests("/cache/checkout-web/clear") == []
 
 

@@ -165,6 +165,8 @@ class FakeLLMServer:
         self._ids = count(1)
         self.handler: Handler | None = None
         self.default: Behaviour = Reply()
+        # What GET .../models answers (Warden's start-up check of the model).
+        self.models_list_status = 200
         self._httpd = _Server(("127.0.0.1", 0), _RequestHandler)
         self._httpd.fake = self
         self._thread = threading.Thread(
@@ -306,6 +308,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
+
+    def do_GET(self) -> None:
+        """The models list (``GET .../models``), answered with ``models_list_status``."""
+        fake = self.server.fake
+        if not self.path.rstrip("/").endswith("/models"):
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        if fake.models_list_status != 200:
+            self._send_json(fake.models_list_status, {"error": {"message": "scripted"}})
+            return
+        self._send_json(200, {"object": "list", "data": [{"id": "model-a", "object": "model"}]})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

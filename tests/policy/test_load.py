@@ -162,8 +162,8 @@ def test_without_a_fallback_unknown_services_are_critical() -> None:
             "needs url",
         ),
         ("- a list\n", "(root)", "mapping"),
-        ("version: 1\nversion: 1\n", "(yaml)", "duplicate key 'version'"),
-        ("version: [1\n", "(yaml)", ""),
+        ("version: 1\nversion: 1\n", "line 2, column 1", "duplicate key 'version'"),
+        ("version: [1\n", "line 2, column 1", "expected ',' or ']'"),
     ],
 )
 def test_a_bad_file_is_refused_with_key_and_reason(text: str, key: str, reason: str) -> None:

@@ -28,6 +28,7 @@ from warden.changes import RecordedChange, changes_before
 from warden.policy import Policy
 from warden.store import AuditRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
+from warden.words import outcome_words
 
 _CELL_CHARS = 160
 
@@ -165,6 +166,8 @@ def write_postmortem(
 
 def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentRow]) -> str:
     tier = f" (tier {policy.tier_of(row.service)})" if policy is not None else ""
+    decision = (outcome_words(row.decision, policy_mode=policy.mode if policy else "live")
+                if row.decision else "not triaged")
     status = row.status + (f", resolved {_ts(row.resolved_at)}" if row.resolved_at else "")
     lines = [
         f"# Incident #{row.id}: {_inline(row.title)}",
@@ -176,7 +179,7 @@ def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentR
         f"| Status | {status} |",
         f"| Severity | {row.severity or 'not given'} |",
         f"| Alerts | {row.alert_count} (first {_ts(row.first_seen)}, last {_ts(row.last_seen)}) |",
-        f"| Decision | {row.decision_outcome or 'not triaged'} |",
+        f"| Decision | {decision} |",
         f"| Approval | {row.approval_state or 'not needed'} |",
     ]
     if row.caused_by_incident_id is not None:

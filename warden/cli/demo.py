@@ -1,10 +1,11 @@
 """``warden demo``: the staging test from the brief, runnable by anyone on a fresh install.
 
-It starts Warden in-process on a free port with a temporary SQLite file and the example
-policy (dry run unless ``--live``), a stand-in target (the infrastructure and the on-call
-webhook) and a scripted model, sends a short script of alerts over HTTP, prints what
-happened to each, and says where to look. Exit 0 when every alert ended as the policy
-requires, 1 otherwise.
+It starts Warden in-process (on ``--port``, else a free port) with a SQLite file in a new
+folder under the system's temporary directory, kept until the user deletes it (the
+printed follow-up commands use it), the example policy (dry run unless ``--live``), a
+stand-in target (the infrastructure and the on-call webhook) and a scripted model, sends
+a short script of alerts over HTTP, prints what happened to each, and says where to look.
+Exit 0 when every alert ended as the policy requires, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def demo(
                        "target (only it; nothing else is touched).")] = False,
     exit_after: Annotated[bool, typer.Option(
         "--exit", help="Stop when the script is done instead of serving the console.")] = False,
+    port: Annotated[int, typer.Option(
+        min=0, max=65535, help="Port for the demo's Warden (0: any free port).")] = 0,
 ) -> None:
     """Run the scripted staging test against an in-process Warden and print the outcome."""
     import httpx
@@ -95,43 +98,45 @@ def demo(
     model = ScriptedModel({s.title: s.reply for s in SCRIPT}, fallback=_NO_ACTION)
     target.start()
     model.start()
-    with tempfile.TemporaryDirectory(prefix="warden-demo-") as tmp:
-        tokens = {user: secrets.token_urlsafe(12) for user in ("alice", "bob", "carol")}
-        env, server = _start_warden(Path(tmp), target=target, model_url=model.url,
-                                    tokens=tokens, live=live)
-        url = f"http://127.0.0.1:{server.config.port}"
-        typer.echo(f"Warden demo: the example policy ({'live' if live else 'dry run'}), a "
-                   "scripted model, a stand-in target")
-        typer.echo(f"  Warden  {url}  (temporary store {env['WARDEN_DATABASE_URL']})")
-        typer.echo(f"  target  {target.url}  (stands in for your infrastructure and the "
-                   "on-call webhook)\n")
-        try:
-            # Reads need a token once any is configured (the demo's sources need none).
-            reader = {"Authorization": f"Bearer {tokens['alice']}"}
-            with httpx.Client(base_url=url, timeout=10, headers=reader) as client:
-                ok, incidents = _run_script(client, target)
-            typer.echo(f"\nThe model was asked {model.calls} time(s) for "
-                       f"{sum(s.repeats for s in SCRIPT)} alerts; the stand-in target "
-                       f"received {len(target.requests()) - len(target.requests('/hook'))} "
-                       f"action request(s) and {len(target.requests('/hook'))} "
-                       "notification(s).")
-            _where_to_look(url, env, tokens, waiting=incidents[1], ran=incidents[0])
-            if not exit_after:
-                typer.echo("\nServing until Ctrl-C (the temporary store is then removed).")
-                threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.should_exit = True
-            time.sleep(0.3)
-            target.stop()
-            model.stop()
+    store = Path(tempfile.mkdtemp(prefix="warden-demo-"))
+    tokens = {user: secrets.token_urlsafe(12) for user in ("alice", "bob", "carol")}
+    env, server = _start_warden(store, target=target, model_url=model.url, tokens=tokens,
+                                live=live, port=port)
+    url = f"http://127.0.0.1:{server.config.port}"
+    typer.echo(f"Warden demo: the example policy ({'live' if live else 'dry run'}), a "
+               "scripted model, a stand-in target")
+    typer.echo(f"  Warden  {url}  (store {env['WARDEN_DATABASE_URL']}; kept until you "
+               f"delete {store})")
+    typer.echo(f"  target  {target.url}  (stands in for your infrastructure and the "
+               "on-call webhook)\n")
+    try:
+        # Reads need a token once any is configured (the demo's sources need none).
+        reader = {"Authorization": f"Bearer {tokens['alice']}"}
+        with httpx.Client(base_url=url, timeout=10, headers=reader) as client:
+            ok, incidents = _run_script(client, target)
+        typer.echo(f"\nThe model was asked {model.calls} time(s) for "
+                   f"{sum(s.repeats for s in SCRIPT)} alerts; the stand-in target "
+                   f"received {len(target.requests()) - len(target.requests('/hook'))} "
+                   f"action request(s) and {len(target.requests('/hook'))} "
+                   "notification(s).")
+        _where_to_look(url, env, tokens, waiting=incidents[1], ran=incidents[0])
+        typer.echo(f"\nThe demo's store stays in {store}; delete it with: rm -r {store}")
+        if not exit_after:
+            typer.echo("Serving until Ctrl-C.")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.should_exit = True
+        time.sleep(0.3)
+        target.stop()
+        model.stop()
     if not ok:
         raise typer.Exit(1)
 
 
 def _start_warden(tmp: Path, *, target: StandInTarget, model_url: str,
-                  tokens: dict[str, str], live: bool) -> tuple[dict[str, str], Any]:
+                  tokens: dict[str, str], live: bool, port: int) -> tuple[dict[str, str], Any]:
     import socket
     from importlib import resources
 
@@ -148,9 +153,10 @@ def _start_warden(tmp: Path, *, target: StandInTarget, model_url: str,
         example = example.replace("mode: dry_run", "mode: live", 1)
     policy = tmp / "policy.yaml"
     policy.write_text(example)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
     env = {"WARDEN_DATABASE_URL": f"sqlite:///{tmp / 'warden.db'}", "WARDEN_POLICY": str(policy)}
     settings = Settings(
         database_url=env["WARDEN_DATABASE_URL"], policy=policy, triage_provider="openai",

@@ -27,21 +27,12 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def load_warden(policy: Path | None = None, *, create_audit_key: bool = True) -> Warden:
-    """The store and policy ``warden serve`` would use (migrated, no worker started).
-    ``create_audit_key=False``: a missing audit key file is an error, not made anew."""
-    from warden.app import Warden
-    from warden.config import Settings
-    from warden.errors import ConfigError
+    """The store and policy ``warden serve`` would use (migrated, no worker started); the
+    database must already exist. ``create_audit_key=False``: a missing audit key file is an
+    error, not made anew."""
+    from warden.cli._settings import cli_settings, open_existing
 
-    try:
-        settings = Settings()
-        if policy is not None:
-            settings = settings.model_copy(update={"policy": policy})
-        warden = Warden(settings, create_audit_key=create_audit_key)
-        warden.store.migrate()
-    except ConfigError as exc:
-        _fail(f"unusable configuration: {exc}", 2)
-    return warden
+    return open_existing(cli_settings(policy=policy), create_audit_key=create_audit_key)
 
 
 def api_call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -212,6 +203,7 @@ def incidents(
     status: Annotated[str | None, typer.Option(help="open or resolved.")] = None,
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many of the newest first.")] = 0,
 ) -> None:
     """List incidents, newest first, with their decision and approval state."""
     from rich.console import Console
@@ -219,23 +211,29 @@ def incidents(
     from rich.text import Text
 
     from warden.store.queries import list_incidents
+    from warden.words import outcome_words
 
     if status not in (None, "open", "resolved"):
         _fail("--status is open or resolved", 2)
     warden = load_warden()
     try:
         with warden.store.session() as session:
-            page = list_incidents(session, status=status, service=service, limit=limit)
+            page = list_incidents(session, status=status, service=service, limit=limit,
+                                  offset=offset)
     finally:
         warden.store.dispose()
-    table = Table(title=f"Incidents ({len(page.items)} of {page.total})")
+    dry_run = warden.policy.current.mode == "dry_run"
+    shown = f"{offset + 1}-{offset + len(page.items)}" if page.items else "none"
+    table = Table(title=f"Incidents {shown} of {page.total}"
+                  + (" - policy in dry run: nothing really runs" if dry_run else ""))
     for column in ("ID", "Status", "Service", "Severity", "Title", "Category", "Decision",
                    "Approval", "Next step", "Alerts", "Last seen (UTC)"):
         table.add_column(column, overflow="fold")
     for row in page.items:
         cells = (
             str(row.id), row.status, row.service, row.severity or "-", row.title[:80],
-            str((row.proposal or {}).get("category") or "-"), row.decision_outcome or "-",
+            str((row.proposal or {}).get("category") or "-"),
+            outcome_words(row.decision, policy_mode=warden.policy.current.mode),
             row.approval_state or "-", row.pending_step or "-", str(row.alert_count),
             row.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
         )

@@ -1,6 +1,7 @@
-"""``warden policy check | test | lint | reload``: the policy engine from the command line.
+"""``warden policy check | test | lint | show | init | reload``: the policy engine from the
+command line.
 
-The command line of ``check`` is a contract (../shared/design/policy.md). This module
+The command line of ``check`` is a contract (docs/policy.md). This module
 stays light (no web, store or HTTP imports) because ``check --cases`` is timed with its
 start-up included. Exit codes: 0 done, 1 a test failed or lint found problems, 2 the
 policy file or an input is unusable.
@@ -29,7 +30,7 @@ from warden.policy import (
 )
 
 policy_app = typer.Typer(
-    help="Check, test and lint a policy file (contract: ../shared/design/policy.md).",
+    help="Show, start, check, test and lint a policy file (docs/policy.md).",
     no_args_is_help=True,
 )
 
@@ -172,6 +173,54 @@ def lint(policy: PolicyOption) -> None:
         print(f"{len(problems)} problem(s)")
         raise typer.Exit(1)
     print(f"{policy}: no problems")
+
+
+@policy_app.command("show")
+def show(
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="The policy YAML file (default: WARDEN_POLICY, else built-in).",
+        dir_okay=False)] = None,
+) -> None:
+    """Print the policy in force: the file given, else WARDEN_POLICY, else the built-in one.
+
+    The output is the file itself (comments kept), so `warden policy show > mine.yaml`
+    starts a policy of your own from the one you run.
+    """
+    from warden.cli._settings import cli_settings
+
+    path = policy or cli_settings().policy
+    if path is None:
+        print(_package_text(_BUILT_IN), end="")
+        return
+    _load(path)  # a file that is refused is not in force
+    print(path.read_text(encoding="utf-8"), end="")
+
+
+@policy_app.command("init")
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write it.", dir_okay=False)]
+    = Path("warden-policy.yaml"),
+) -> None:
+    """Write a commented starter policy (dry run) to PATH; never overwrites a file."""
+    if path.exists():
+        _fail(f"{path} already exists; choose another path or delete it first")
+    try:
+        path.write_text(_package_text(_STARTER), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{path}: cannot write it: {exc}")
+    print(f"wrote {path}: edit it, then `warden policy lint --policy {path}` and start "
+          f"Warden with WARDEN_POLICY={path}")
+
+
+_BUILT_IN = ("warden.policy", "default_policy.yaml")
+_STARTER = ("warden.cli", "starter_policy.yaml")
+
+
+def _package_text(where: tuple[str, str]) -> str:
+    from importlib import resources
+
+    package, name = where
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 @policy_app.command("reload")

@@ -1,4 +1,5 @@
-"""Structured JSON logs (structlog), configured once at start."""
+"""Logs (structlog), configured once at start: human-readable lines on a terminal, JSON
+lines otherwise (``WARDEN_LOG_FORMAT=auto|console|json``)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,20 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send JSON lines to stderr for Warden and for the libraries it uses."""
+def renders_json(log_format: str, *, terminal: bool) -> bool:
+    """Whether ``log_format`` means JSON lines on a stream that is (or is not) a terminal."""
+    return log_format == "json" or (log_format == "auto" and not terminal)
+
+
+def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
+    """Send log lines to stderr for Warden and for the libraries it uses."""
+    as_json = renders_json(log_format, terminal=sys.stderr.isatty())
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    # The console renderer formats exceptions itself; JSON needs them as a string field.
+    exceptions = [structlog.processors.format_exc_info] if as_json else []
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -33,8 +46,7 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer()],
+        processors=[*shared, *exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # Only write and flush are ever called on it.
         logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
@@ -42,10 +54,12 @@ def configure_logging(level: str = "INFO") -> None:
     )
     handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared,
+        processor=renderer, foreign_pre_chain=shared,
     ))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric)
     # Uvicorn's access log would duplicate our request metrics line by line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Alembic announces its dialect at every start; only its problems are news.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

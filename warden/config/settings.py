@@ -6,6 +6,8 @@ down. Secrets are ``SecretStr`` so they never print.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -97,7 +99,13 @@ class Settings(BaseSettings):
     policy: Path | None = None
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     log_level: str = "INFO"
-    public_url: str = "http://127.0.0.1:8080"
+    # auto: human-readable lines on a terminal, JSON lines otherwise (files, journald).
+    log_format: Literal["auto", "console", "json"] = "auto"
+    # Where `warden serve` listens; the public URL (links in notifications and Slack) is
+    # derived from them unless WARDEN_PUBLIC_URL says how people reach it (a proxy).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str = ""
 
     # Ingest authentication per source: SOURCE:SECRET pairs.
     source_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
@@ -232,6 +240,12 @@ class Settings(BaseSettings):
         return _split_list(value)
 
     @model_validator(mode="after")
+    def _derive_public_url(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://{_url_host(self.host)}:{self.port}"
+        return self
+
+    @model_validator(mode="after")
     def _openai_needs_a_key(self) -> Settings:
         if self.triage_provider == "openai" and self.llm_api_key is None:
             raise ValueError(
@@ -249,3 +263,35 @@ class Settings(BaseSettings):
             if hmac.compare_digest(entry.secret.get_secret_value().encode(), token.encode()):
                 found = Identity(name, entry.role)
         return found
+
+
+def _url_host(host: str) -> str:
+    """The host part of a URL reaching ``host``: a wildcard bind is reached at localhost
+    from this machine (others need WARDEN_PUBLIC_URL); IPv6 goes in brackets."""
+    if host in ("0.0.0.0", "::", ""):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+# Read outside ``Settings``: the test suite's PostgreSQL server (tests/conftest.py).
+_OTHER_VARIABLES = frozenset({"WARDEN_TEST_DATABASE_URL"})
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``WARDEN_*`` environment variable Warden reads."""
+    return frozenset(
+        str(field.validation_alias) if isinstance(field.validation_alias, str)
+        else f"WARDEN_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+    ) | _OTHER_VARIABLES
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """The ``WARDEN_*`` names in ``environ`` that Warden does not read, each with the
+    nearest known name (or None): a mistyped variable is otherwise silently ignored."""
+    known = known_variables()
+    return [
+        (name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None))
+        for name in sorted(environ)
+        if name.upper().startswith("WARDEN_") and name.upper() not in known
+    ]

@@ -24,13 +24,14 @@ from warden.domain import Step
 from warden.errors import ExecutorError
 from warden.execute._flow import when_done
 from warden.execute.executors.notify import NotifyExecutor
-from warden.execute.executors.slack import SlackNotifier, alert_excerpt
+from warden.execute.executors.slack import SlackNotifier, alert_excerpt, console_url
 from warden.execute.run import idempotency_key
 from warden.policy import Policy
 from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRow
 from warden.store.claims import Claim, lock_owned, release
 from warden.triage.redact import compile_patterns, redact
 from warden.verify.breaker import freeze_if_realerted
+from warden.words import NOTHING_SUGGESTED, nothing_suggested
 
 if TYPE_CHECKING:
     from warden.worker import Worker
@@ -118,7 +119,8 @@ def notice_for(
     # redacted as they are for the model; the console shows them whole.
     extra = compile_patterns(settings.redact_patterns)
     title = redact(row.title, extra).text
-    head = f"[Warden] incident #{row.id} on {row.service} ({title})"
+    dry_run = " (dry run: nothing really runs)" if policy.mode == "dry_run" else ""
+    head = f"[Warden]{dry_run} incident #{row.id} on {row.service} ({title})"
     action = _action_name(row, data)
     tier = policy.tier_of(row.service)
     body = _what_happened(event.kind, data, row=row, action=action, policy=policy, tier=tier,
@@ -127,16 +129,20 @@ def notice_for(
     if frozen is not None:
         body += (f" Automation for {row.service} is frozen ({frozen.reason}); lift it with "
                  f"`warden unfreeze {row.service}` (an admin token).")
-    url = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}"
+    # People follow the link: the console page, not the JSON (which stays as api_url).
+    url = console_url(settings.public_url, row.id)
+    api_url = f"{settings.public_url.rstrip('/')}/v1/incidents/{row.id}"
     latest_raw = session.execute(
         select(AlertRow.raw).where(AlertRow.incident_id == row.id)
         .order_by(AlertRow.id.desc()).limit(1)
     ).scalar_one_or_none()
     payload = {
-        "text": f"{head}: {body}",
+        "text": f"{head}: {body} {url}",
+        "mode": policy.mode,
         "kind": event.kind,
         "incident": {"id": row.id, "service": row.service, "tier": tier, "title": title,
-                     "severity": row.severity, "status": row.status, "url": url},
+                     "severity": row.severity, "status": row.status, "url": url,
+                     "api_url": api_url},
         "decision": row.decision,
         "decision_digest": digest_of(row),
         "proposal": row.proposal,
@@ -169,6 +175,9 @@ def _what_happened(
     if kind in ("policy.decided", "policy.rechecked"):
         when = " at the re-check" if kind == "policy.rechecked" else ""
         outcome = data.get("outcome")
+        if nothing_suggested(data):
+            return (f"{NOTHING_SUGGESTED}{when}: the model proposed no action; a human "
+                    f"should look. Nothing ran. Reasons: {_reasons(data)}.")
         if outcome == "blocked":
             return f"{action} is blocked{when}; nothing ran. Reasons: {_reasons(data)}."
         if row.approval_state != ApprovalState.PENDING:

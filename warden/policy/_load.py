@@ -199,7 +199,7 @@ def load_policy_text(text: str, source_name: str = "<text>") -> Policy:
     try:
         raw = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        raise PolicyLoadError(source_name, "(yaml)", str(exc).replace("\n", " ")) from exc
+        raise PolicyLoadError(source_name, *_yaml_problem(exc)) from exc
     if not isinstance(raw, dict):
         raise PolicyLoadError(source_name, "(root)", "the policy must be a YAML mapping")
     try:
@@ -214,6 +214,16 @@ def load_policy_text(text: str, source_name: str = "<text>") -> Policy:
             reason += f" (and {exc.error_count() - 1} more problems)"
         raise PolicyLoadError(source_name, key, reason) from exc
     return _to_policy(parsed, source_name)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """Where (``line L, column C``, 1-based) and what, from a YAML error: PyYAML's own
+    text names a ``<unicode string>`` and spreads over several lines."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = "(yaml)" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
+    return where, f"{problem} ({context})" if context else str(problem)
 
 
 @cache

@@ -3,7 +3,7 @@
 A service is frozen when a health check fails after an action on it, or when it alerts
 again (a new incident) within ``cooldown_minutes`` of an automated execution. While it is
 frozen, ``decide`` answers ``needs_approval`` (``loop_breaker``) for it: nothing more runs
-by itself. ``warden unfreeze SERVICE --as USER`` lifts it.
+by itself. ``warden unfreeze SERVICE`` (an admin token) lifts it.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(warden: WardenDep) -> JSONResponse:
-    """503 when the store does not answer; 200 otherwise, naming any degraded part."""
+    """503 when the store does not answer; 200 otherwise, naming any degraded part.
+    ``model`` is ``unverified`` until a call to the model succeeds, ``degraded`` while every
+    model's latest call failed, ``ok``, or ``none`` with the rules provider."""
     body: dict[str, Any] = await run_in_threadpool(warden.readiness)
     return JSONResponse(status_code=200 if body["ready"] else 503, content=body)
 

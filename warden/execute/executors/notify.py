@@ -85,9 +85,11 @@ class NotifyExecutor:
         """POST ``payload`` as JSON (any 2xx is delivered), or log it when no webhook is
         set. Raises ``ExecutorError`` (recoverable) when the webhook cannot be reached."""
         if not self.webhook_url:
-            # As one field: the payload has its own "event" key, structlog's positional.
+            # One short line; the whole notice is in the audit log and the console.
             log.warning("notify.logged_only", reason="WARDEN_NOTIFY_WEBHOOK_URL is not set",
-                        notice=dict(payload))
+                        incident=payload.get("incident_id")
+                        or (payload.get("incident") or {}).get("id"),
+                        text=str(payload.get("text") or "")[:200])
             return ExecutorResult(True, f"logged (no webhook configured): {payload.get('text')}")
         # Chat webhooks (Slack's, and the many that copy its format) read ``text`` as
         # markup: escaped, an alert's words cannot ping <!channel> or disguise a link.

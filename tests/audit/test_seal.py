@@ -23,6 +23,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 def test_a_key_is_made_beside_the_sqlite_file_once_and_kept(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WARDEN_AUDIT_KEY_FILE")
+    (tmp_path / "data").mkdir()
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'data' / 'warden.db'}")
     first = Warden(settings)
     key_file = tmp_path / "data" / "warden-audit.key"

@@ -100,11 +100,14 @@ def _sqlite_dir(database_url: str) -> Path | None:
 
 def _read_key(path: Path, *, create: bool) -> bytes:
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # No folder is made: a mistyped database path must fail, not grow a tree.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass  # another process (or an earlier start) made it: use that one
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the audit key file {path}: {exc.strerror}") from exc
         else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(_KEY_BYTES) + "\n")

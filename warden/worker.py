@@ -24,7 +24,7 @@ from warden import audit
 from warden.approval import expire_overdue
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
 from warden.policy import decide, decision_json, parse_proposal
-from warden.store import incident_from_row
+from warden.store import incident_from_row, incident_with_alerts
 from warden.store.claims import (
     MAX_STEP_ATTEMPTS,
     Claim,
@@ -253,7 +253,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
                       incident=incident, now=now, metrics=warden.metrics)
         if row is None:
             return  # the lease was lost; whoever holds it now does this step
-        decision = decide(incident, proposal, policy,
+        # Every alert the incident holds now, not only those the model was shown: a
+        # security alert that joined the group meanwhile still sends it to a human.
+        decision = decide(incident_with_alerts(session, row), proposal, policy,
                           history_for(session, service=incident.service, now=now), now)
         row.proposal_raw = reply.raw
         row.proposal = proposal_json(proposal)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warden.domain import service_key
 from warden.policy import Policy
 from warden.store import AuditRow, ExecutionRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
@@ -47,7 +48,7 @@ def render_report(
         select(IncidentRow).where(IncidentRow.caused_by_incident_id == incident_id)
         .order_by(IncidentRow.id)
     ).scalars())
-    frozen = session.get(FreezeRow, row.service)
+    frozen = session.get(FreezeRow, service_key(row.service))
     parts = [
         _summary(row, policy, follow_ups),
         _went_wrong(detail, events, follow_ups),

@@ -134,10 +134,20 @@ class _ExecutorFile(_Strict):
         return self
 
 
+class _GroundedParamFile(_Strict):
+    """A param whose value must also be a recorded earlier version (policy.md, "Grounded
+    params"); ``deployed_versions`` is the only source of truth for now."""
+
+    pattern: str
+    source: Literal["deployed_versions"] = Field(alias="from")
+
+
 class _ActionFile(_Strict):
     auto_tiers: list[_Name] = []
     approval_tiers: list[_Name] = []
-    params: dict[_Name, str] = {}
+    params: dict[_Name, str | _GroundedParamFile] = {}
+    auto_requires_precedent: bool = False
+    shadow: bool = False
     executor: _ExecutorFile | None = None
 
 
@@ -168,7 +178,8 @@ class _FreezeFile(_Strict):
 
 class _PolicyFile(_Strict):
     version: Literal[1]
-    mode: Literal["dry_run", "live"] = "dry_run"
+    mode: Literal["dry_run", "live", "shadow"] = "dry_run"
+    grounding_days: Annotated[float, Field(gt=0)] = 30
     services: dict[str, _ServiceFile]
     actions: dict[_Name, _ActionFile]
     security: _SecurityFile = _SecurityFile()
@@ -264,6 +275,7 @@ def _to_policy(parsed: _PolicyFile, source: str) -> Policy:
                 for tier, channels in parsed.approval_channels.items()
             }
         ),
+        grounding_days=parsed.grounding_days,
         source=source,
     )
 
@@ -271,8 +283,13 @@ def _to_policy(parsed: _PolicyFile, source: str) -> Policy:
 def _action(name: str, spec: _ActionFile, source: str) -> ActionSpec:
     # ASCII semantics: \d is [0-9] and \w is [A-Za-z0-9_], so full-width digits never pass.
     params = {
-        param: _compile(pattern, re.ASCII, source, f"actions.{name}.params.{param}")
-        for param, pattern in spec.params.items()
+        param: _compile(
+            declared if isinstance(declared, str) else declared.pattern,
+            re.ASCII,
+            source,
+            f"actions.{name}.params.{param}",
+        )
+        for param, declared in spec.params.items()
     }
     return ActionSpec(
         name=name,
@@ -280,6 +297,11 @@ def _action(name: str, spec: _ActionFile, source: str) -> ActionSpec:
         approval_tiers=tuple(spec.approval_tiers),
         params=MappingProxyType(params),
         executor=None if spec.executor is None else _executor(spec.executor),
+        grounded_params=frozenset(
+            param for param, declared in spec.params.items() if not isinstance(declared, str)
+        ),
+        auto_requires_precedent=spec.auto_requires_precedent,
+        shadow=spec.shadow,
     )
 
 

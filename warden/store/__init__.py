@@ -1,6 +1,6 @@
 """The store: the schema, migrations and the database every stage reads and writes."""
 
-from warden.store.convert import incident_from_row
+from warden.store.convert import incident_from_row, incident_with_alerts
 from warden.store.db import Store
 from warden.store.tables import (
     AlertRow,
@@ -24,4 +24,5 @@ __all__ = [
     "LedgerRow",
     "Store",
     "incident_from_row",
+    "incident_with_alerts",
 ]

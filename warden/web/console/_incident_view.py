@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from warden.domain import ApprovalChannel
+from warden.domain import ApprovalChannel, service_key
 from warden.store.queries import list_incidents
 from warden.store.tables import (
     AlertRow,
@@ -156,7 +156,7 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
             select(AuditRow).where(AuditRow.incident_id == incident_id)
             .order_by(AuditRow.id).limit(EVENTS_SHOWN)
         ).scalars())
-        freeze = session.get(FreezeRow, row.service)
+        freeze = session.get(FreezeRow, service_key(row.service))
     tier = policy.tier_of(row.service)
     decision = row.decision or {}
     now = warden.clock()

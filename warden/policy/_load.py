@@ -145,7 +145,9 @@ class _GroundedParamFile(_Strict):
 class _ActionFile(_Strict):
     auto_tiers: list[_Name] = []
     approval_tiers: list[_Name] = []
-    params: dict[_Name, str | _GroundedParamFile] = {}
+    # A bare pattern, or the grounded mapping; told apart in _param so that an error
+    # names the param's own key rather than a branch of a union.
+    params: dict[_Name, Any] = {}
     auto_requires_precedent: bool = False
     shadow: bool = False
     executor: _ExecutorFile | None = None
@@ -281,15 +283,19 @@ def _to_policy(parsed: _PolicyFile, source: str) -> Policy:
 
 
 def _action(name: str, spec: _ActionFile, source: str) -> ActionSpec:
+    declared = {
+        param: _param(value, source, f"actions.{name}.params.{param}")
+        for param, value in spec.params.items()
+    }
     # ASCII semantics: \d is [0-9] and \w is [A-Za-z0-9_], so full-width digits never pass.
     params = {
         param: _compile(
-            declared if isinstance(declared, str) else declared.pattern,
+            pattern,
             re.ASCII,
             source,
-            f"actions.{name}.params.{param}",
+            f"actions.{name}.params.{param}" + (".pattern" if grounded else ""),
         )
-        for param, declared in spec.params.items()
+        for param, (pattern, grounded) in declared.items()
     }
     return ActionSpec(
         name=name,
@@ -297,12 +303,28 @@ def _action(name: str, spec: _ActionFile, source: str) -> ActionSpec:
         approval_tiers=tuple(spec.approval_tiers),
         params=MappingProxyType(params),
         executor=None if spec.executor is None else _executor(spec.executor),
-        grounded_params=frozenset(
-            param for param, declared in spec.params.items() if not isinstance(declared, str)
-        ),
+        grounded_params=frozenset(param for param, (_, grounded) in declared.items() if grounded),
         auto_requires_precedent=spec.auto_requires_precedent,
         shadow=spec.shadow,
     )
+
+
+def _param(value: Any, source: str, key: str) -> tuple[str, bool]:
+    """A declared param: its pattern, and whether it is grounded (``from:``)."""
+    if isinstance(value, str):
+        return value, False
+    if not isinstance(value, dict):
+        raise PolicyLoadError(
+            source, key, "must be a pattern or a mapping {pattern, from: deployed_versions}"
+        )
+    try:
+        grounded = _GroundedParamFile.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in (key, *first["loc"]))
+        reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise PolicyLoadError(source, where, reason) from exc
+    return grounded.pattern, True
 
 
 def _executor(spec: _ExecutorFile) -> ExecutorSpec:

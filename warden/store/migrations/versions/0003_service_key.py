@@ -45,14 +45,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_executions_service_key_at", ["service_key", "started_at"])
 
     freezes = sa.table("freezes", sa.column("service", sa.String), sa.column("at", sa.DateTime))
-    kept: set[str] = set()
-    for name, _ in bind.execute(sa.select(freezes.c.service, freezes.c.at)
-                                .order_by(freezes.c.at)).all():
+    oldest: dict[str, str] = {}
+    for name in bind.execute(sa.select(freezes.c.service)
+                             .order_by(freezes.c.at, freezes.c.service)).scalars().all():
         key = name.translate(_ASCII_LOWER)
-        if key in kept:
+        if key in oldest:
             bind.execute(freezes.delete().where(freezes.c.service == name))
-            continue
-        kept.add(key)
+        else:
+            oldest[key] = name
+    for key, name in oldest.items():
         if key != name:
             bind.execute(freezes.update().where(freezes.c.service == name).values(service=key))
 

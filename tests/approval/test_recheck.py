@@ -15,7 +15,7 @@ from warden.approval import recheck
 from warden.correlate import fold
 from warden.domain import Alert, AlertStatus, Outcome, ReasonCode
 from warden.store import DeliveryRow, ExecutionRow, IncidentRow, Store
-from warden.verify.breaker import freeze
+from warden.verify.breaker import freeze, unfreeze
 
 SECURED = policy(POLICY_YAML + "security:\n  patterns: ['(?i)\\baccount takeover\\b']\n")
 
@@ -76,6 +76,11 @@ def test_a_freeze_of_another_spelling_holds(store: Store) -> None:
         assert not freeze(session, service="checkout-web", reason="again",
                           frozen_by="loop_breaker", incident_id=None, now=NOW)
     assert _recheck(store, incident_id) == (Outcome.NEEDS_APPROVAL, ReasonCode.LOOP_BREAKER)
+    with store.session() as session:
+        lifted = unfreeze(session, service="checkout-WEB", user="alice", policy=SECURED,
+                          now=NOW)
+        assert lifted is not None and lifted.reason == "test"
+    assert _recheck(store, incident_id) == (Outcome.EXECUTE, ReasonCode.ALLOWED)
 
 
 def test_executions_of_another_spelling_count_toward_the_limits(store: Store) -> None:

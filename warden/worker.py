@@ -234,7 +234,7 @@ def triage_step(worker: Worker, claim: Claim) -> None:
     if provider.name != "rules":
         with warden.store.session() as session:
             reserved = spend.reserve(
-                session, settings=warden.settings, service=incident.service,
+                session, settings=warden.settings, service=incident.service_key,
                 incident_id=incident.id, provider=provider.name,
                 model=",".join(warden.settings.llm_models), now=warden.clock(),
             )
@@ -301,14 +301,16 @@ def _record_calls(
     session: Any, reply: TriageReply, *, provider: str, reservation: int | None, incident: Any,
     now: Any, metrics: Metrics,
 ) -> None:
-    """One ledger row per model call; the reservation row becomes the first of them."""
+    """One ledger row per model call; the reservation row becomes the first of them. The
+    ledger keeps the service key, so the per-service model-call limit and spend count
+    every spelling of a service as one."""
     calls = list(getattr(reply, "calls", ()))
     reserved = session.get(LedgerRow, reservation) if reservation is not None else None
     if reserved is not None and not calls:
         session.delete(reserved)  # the call never happened (budget or breaker stopped it)
     for index, call in enumerate(calls):
         row = reserved if index == 0 and reserved is not None else LedgerRow(
-            incident_id=incident.id, service=incident.service, at=now)
+            incident_id=incident.id, service=incident.service_key, at=now)
         row.provider = provider
         row.model = call.model
         row.prompt_tokens = call.prompt_tokens
@@ -320,6 +322,6 @@ def _record_calls(
         session.add(row)
         metrics.model_calls.labels(model=call.model, outcome=call.outcome).inc()
         if call.cost_usd:
-            metrics.spend_usd.labels(model=call.model, service=incident.service).inc(
+            metrics.spend_usd.labels(model=call.model, service=incident.service_key).inc(
                 call.cost_usd)
 

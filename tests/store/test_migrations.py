@@ -65,14 +65,21 @@ def test_0003_keys_executions_and_freezes_by_service_key(store_url: str) -> None
                 " VALUES (:service, :reason, 'loop_breaker', :at)"
             ), {"service": service, "reason": f"frozen as {service}",
                 "at": f"2026-11-26 {at}:00+00:00"})
+        conn.execute(text(
+            "INSERT INTO cost_ledger (service, provider, model, prompt_tokens, completion_tokens,"
+            " cost_usd, latency_ms, outcome, at) VALUES ('Checkout-WEB', 'openai', 'm', 1, 1,"
+            " 0.01, 5, 'ok', '2026-11-26 10:00:00+00:00')"
+        ))
         conn.commit()
 
     store.migrate()
 
     with store.engine.connect() as conn:
+        ledger = conn.execute(text("SELECT service FROM cost_ledger")).scalar_one()
         keys = conn.execute(text("SELECT service_key FROM executions ORDER BY id")).scalars().all()
         freezes = conn.execute(text("SELECT service, reason FROM freezes ORDER BY service")).all()
     store.dispose()
+    assert ledger == "checkout-web"
     # ASCII lower-casing only: the Kelvin sign stays what it is.
     assert list(keys) == ["checkout-web", "checkout-web", "\u212aelvin-api"]
     # Case variants frozen twice are one freeze, the oldest.

@@ -196,7 +196,9 @@ LEDGER_RESERVED = "reserved"
 
 
 class LedgerRow(Base):
-    """One model call, successful or not: the cost ledger and the model-call rate limit."""
+    """One model call, successful or not: the cost ledger and the model-call rate limit.
+
+    ``service`` is the incident's service key, so every spelling counts as one service."""
 
     __tablename__ = "cost_ledger"
     __table_args__ = (

@@ -1,8 +1,9 @@
 """key what the store counts and remembers about a service by its service key
 
 The service key is the name ASCII-lower-cased (policy.md, "One service, one key"):
-executions get an indexed ``service_key`` column, backfilled; freezes, keyed by the
-service, are re-keyed (case variants frozen twice become one freeze, the oldest).
+executions get an indexed ``service_key`` column, backfilled; the cost ledger's service
+becomes the key (its per-service model-call limit counts every spelling); freezes, keyed
+by the service, are re-keyed (case variants frozen twice become one freeze, the oldest).
 
 Revision ID: 0003
 Revises: 0002
@@ -43,6 +44,12 @@ def upgrade() -> None:
         batch_op.alter_column("service_key", existing_type=sa.String(255), nullable=False)
         batch_op.drop_index("ix_executions_service_at")
         batch_op.create_index("ix_executions_service_key_at", ["service_key", "started_at"])
+
+    ledger = sa.table("cost_ledger", sa.column("service", sa.String))
+    for name in bind.execute(sa.select(ledger.c.service).distinct()).scalars().all():
+        if name.translate(_ASCII_LOWER) != name:
+            bind.execute(ledger.update().where(ledger.c.service == name)
+                         .values(service=name.translate(_ASCII_LOWER)))
 
     freezes = sa.table("freezes", sa.column("service", sa.String), sa.column("at", sa.DateTime))
     oldest: dict[str, str] = {}

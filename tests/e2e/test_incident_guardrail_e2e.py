@@ -180,3 +180,15 @@ def test_a_shadow_action_is_decided_and_recorded_but_never_run(stack: Stack, how
     assert done["executions"] == []
     time.sleep(0.3)
     assert stack.target.requests("/cache/checkout-web/clear") == []
+
+
+def test_the_per_service_model_call_limit_counts_every_spelling(stack: Stack) -> None:
+    running = stack.start(model_calls_per_minute_per_service=1)
+    first = stack.alert(running, "search-api", "llm-1", _restart("search-api"))
+    done = stack.settled(running, first, lambda i: i["proposal"] is not None)
+    assert done["proposal"]["provider"] == "openai"
+    other = stack.alert(running, "Search-API", "llm-2", _restart("Search-API"))
+    limited = stack.settled(running, other, lambda i: i["proposal"] is not None)
+    assert limited["proposal"]["provider"] == "rules"
+    assert "rate_limited" in limited["proposal"]["note"]
+    assert len(stack.llm.requests) == 1

@@ -70,24 +70,8 @@ def decide(
     if spec is not None:
         checks += _spec_checks(action, spec, tier, history)
     checks += _state_checks(incident, policy, history, now, spec, tier)
-    if (
-        spec is not None
-        and spec.auto_requires_precedent
-        and tier in spec.auto_tiers
-        and history.precedents <= 0
-    ):
-        detail = (
-            f"{action.name} has not yet fixed this alert on {incident.service!r} with a "
-            "verified result, so it does not run by itself"
-        )
-        if tier in spec.approval_tiers:
-            checks.append(_needs_approval(ReasonCode.NO_PRECEDENT, detail))
-        else:
-            checks.append(
-                _blocked(
-                    ReasonCode.NO_PRECEDENT, f"{detail}; no approval possible on a {tier} service"
-                )
-            )
+    if spec is not None:
+        checks += _precedent_check(action, spec, tier, history)
     if spec is not None and tier in spec.approval_tiers and tier not in spec.auto_tiers:
         approvers = ", ".join(policy.approvers_for(tier)) or "nobody"
         checks.append(
@@ -212,6 +196,24 @@ def _state_checks(
             )
         )
     return checks
+
+
+def _precedent_check(
+    action: Action, spec: ActionSpec, tier: str, history: History
+) -> list[_Check]:
+    """Check 10b: an action that runs by itself only after a verified precedent. A tier
+    outside ``auto_tiers`` needs approval anyway (check 11), so it is not asked."""
+    if not spec.auto_requires_precedent or tier not in spec.auto_tiers or history.precedents > 0:
+        return []
+    detail = (
+        f"{action.name} has not yet fixed this alert on {action.service!r} with a verified "
+        "result, so it does not run by itself"
+    )
+    if tier in spec.approval_tiers:
+        return [_needs_approval(ReasonCode.NO_PRECEDENT, detail)]
+    return [
+        _blocked(ReasonCode.NO_PRECEDENT, f"{detail}; no approval possible on a {tier} service")
+    ]
 
 
 def _ran_before(version: str, deployed_versions: tuple[str, ...]) -> bool:

@@ -7,10 +7,10 @@ effect, and the result is recorded after it. A step that finds its key already
 human; it never runs the action again.
 
 Before anything runs the policy decides again on the state of this moment (every alert
-the incident holds, rate limits, freeze, loop breaker). A shadow action never runs: the
-step records that nothing ran. ``blocked`` stops everything. ``needs_approval`` is satisfied by
-approvals already given; for an automated execution it turns the incident into a pending
-approval request instead.
+the incident holds, rate limits, freeze, loop breaker). ``blocked`` stops everything.
+``needs_approval`` is satisfied by approvals already given; for an automated execution it
+turns the incident into a pending approval request instead. A shadow action never runs:
+the step records that nothing ran (``execution.shadowed``).
 """
 
 from __future__ import annotations

@@ -7,11 +7,22 @@ Change one with ``dataclasses.replace``.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def service_key(service: str) -> str:
+    """The service key: the name ASCII-lower-cased, nothing else (policy.md, "One service,
+    one key"). Everything counted or remembered about a service uses it; ``str.lower``
+    would also fold non-ASCII letters (the Kelvin sign to "k") and merge services the
+    policy keeps apart."""
+    return service.translate(_ASCII_LOWER)
 
 
 class Severity(StrEnum):
@@ -89,8 +100,23 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentAlert:
+    """One alert of an incident as the policy's security check reads it (never the
+    model's words)."""
+
+    title: str
+    description: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Incident:
-    """An open or resolved incident: every alert with one incident key while it is open."""
+    """An open or resolved incident: every alert with one incident key while it is open.
+
+    ``title``, ``description`` and ``labels`` are the first alert's. ``alerts`` holds every
+    alert of the incident as read at one moment (a group, repeats), for the policy, which
+    judges the incident as a whole; empty when only the first alert's fields were read.
+    """
 
     id: int
     key: str
@@ -105,6 +131,11 @@ class Incident:
     first_seen: datetime
     last_seen: datetime
     resolved_at: datetime | None = None
+    alerts: tuple[IncidentAlert, ...] = ()
+
+    @property
+    def service_key(self) -> str:
+        return service_key(self.service)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +172,20 @@ class Outcome(StrEnum):
 
 
 class ReasonCode(StrEnum):
-    """Why the policy decided as it did; the first twelve are the contract's order."""
+    """Why the policy decided as it did, in the contract's order of checks (policy.md)."""
 
     MALFORMED_PROPOSAL = "malformed_proposal"
     NO_ACTION = "no_action"
     ACTION_NOT_ALLOWED = "action_not_allowed"
     TARGET_MISMATCH = "target_mismatch"
     INVALID_PARAMS = "invalid_params"
+    PARAM_NOT_GROUNDED = "param_not_grounded"
     TIER_NOT_ALLOWED = "tier_not_allowed"
     CHANGE_FREEZE = "change_freeze"
     SECURITY_INCIDENT = "security_incident"
     LOOP_BREAKER = "loop_breaker"
     RATE_LIMITED = "rate_limited"
+    NO_PRECEDENT = "no_precedent"
     APPROVAL_REQUIRED = "approval_required"
     ALLOWED = "allowed"
 
@@ -174,16 +207,22 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What the policy needs to know about past automated executions (policy.md, cases).
+    """What the policy needs to know about the past (policy.md, cases), all of it for the
+    incident's service key.
 
-    Counts are of automated executions (dry runs included, approved ones not); the
-    service counts are for the incident's service.
+    Counts are of automated executions (dry runs included, approved ones not).
+    ``deployed_versions`` are the versions recorded for the service within the policy's
+    ``grounding_days``, oldest first, the last one current (check 5b); ``precedents``
+    counts earlier incidents of the same alert identity fixed by the same action and
+    verified healthy (check 10b).
     """
 
     automated_executions_last_hour: int = 0
     service_executions_last_hour: int = 0
     last_automated_minutes_ago: float | None = None
     frozen: bool = False
+    deployed_versions: tuple[str, ...] = ()
+    precedents: int = 0
 
 
 class Verdict(StrEnum):

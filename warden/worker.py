@@ -24,7 +24,7 @@ from warden import audit
 from warden.approval import expire_overdue
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
 from warden.policy import decide, decision_json, parse_proposal
-from warden.store import incident_from_row
+from warden.store import incident_from_row, incident_with_alerts
 from warden.store.claims import (
     MAX_STEP_ATTEMPTS,
     Claim,
@@ -234,7 +234,7 @@ def triage_step(worker: Worker, claim: Claim) -> None:
     if provider.name != "rules":
         with warden.store.session() as session:
             reserved = spend.reserve(
-                session, settings=warden.settings, service=incident.service,
+                session, settings=warden.settings, service=incident.service_key,
                 incident_id=incident.id, provider=provider.name,
                 model=",".join(warden.settings.llm_models), now=warden.clock(),
             )
@@ -254,7 +254,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         warden.model_health.record(reply.calls)
         if row is None:
             return  # the lease was lost; whoever holds it now does this step
-        decision = decide(incident, proposal, policy,
+        # Every alert the incident holds now, not only those the model was shown: a
+        # security alert that joined the group meanwhile still sends it to a human.
+        decision = decide(incident_with_alerts(session, row), proposal, policy,
                           history_for(session, service=incident.service, now=now), now)
         row.proposal_raw = reply.raw
         row.proposal = proposal_json(proposal)
@@ -302,14 +304,16 @@ def _record_calls(
     session: Any, reply: TriageReply, *, provider: str, reservation: int | None, incident: Any,
     now: Any, metrics: Metrics,
 ) -> None:
-    """One ledger row per model call; the reservation row becomes the first of them."""
+    """One ledger row per model call; the reservation row becomes the first of them. The
+    ledger keeps the service key, so the per-service model-call limit and spend count
+    every spelling of a service as one."""
     calls = list(getattr(reply, "calls", ()))
     reserved = session.get(LedgerRow, reservation) if reservation is not None else None
     if reserved is not None and not calls:
         session.delete(reserved)  # the call never happened (budget or breaker stopped it)
     for index, call in enumerate(calls):
         row = reserved if index == 0 and reserved is not None else LedgerRow(
-            incident_id=incident.id, service=incident.service, at=now)
+            incident_id=incident.id, service=incident.service_key, at=now)
         row.provider = provider
         row.model = call.model
         row.prompt_tokens = call.prompt_tokens
@@ -321,6 +325,6 @@ def _record_calls(
         session.add(row)
         metrics.model_calls.labels(model=call.model, outcome=call.outcome).inc()
         if call.cost_usd:
-            metrics.spend_usd.labels(model=call.model, service=incident.service).inc(
+            metrics.spend_usd.labels(model=call.model, service=incident.service_key).inc(
                 call.cost_usd)
 

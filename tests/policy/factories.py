@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from warden.domain import Incident, IncidentStatus
+from warden.domain import Incident, IncidentAlert, IncidentStatus
 from warden.policy import Policy, load_policy_text
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -40,13 +40,56 @@ def param_policy() -> Policy:
     return load_policy_text(PARAM_POLICY_YAML, "param-policy.yaml")
 
 
+# The contract's second part: a grounded rollback, actions that need a precedent to run by
+# themselves (one that may then wait for approval, one that may not) and a shadow action.
+V2_POLICY_YAML = """
+version: 1
+mode: live
+grounding_days: 14
+services:
+  payment-gateway: {tier: critical}
+  "*": {tier: standard}
+actions:
+  clear_cache:
+    auto_tiers: [standard]
+    approval_tiers: [standard, critical]
+    auto_requires_precedent: true
+    executor: {type: http, method: POST, url: "http://127.0.0.1:9000/cache/{service}/clear"}
+  restart_canary:
+    auto_tiers: [standard]
+    auto_requires_precedent: true
+    executor: {type: command, argv: [systemctl, restart, "{service}-canary"]}
+  rollback:
+    approval_tiers: [standard, critical]
+    params:
+      version: {pattern: '^v\\d+\\.\\d+\\.\\d+$', from: deployed_versions}
+    executor: {type: command, argv: [deployctl, rollback, "{service}", "{version}"]}
+  purge_cdn:
+    auto_tiers: [standard]
+    shadow: true
+    executor: {type: http, method: POST, url: "http://127.0.0.1:9000/cdn/{service}/purge"}
+security:
+  labels: {team: [security]}
+  patterns: ['(?i)\\baccount takeover\\b']
+approvers:
+  standard: [alice, bob]
+  critical: [alice, carol]
+"""
+
+
+def v2_policy() -> Policy:
+    return load_policy_text(V2_POLICY_YAML, "v2-policy.yaml")
+
+
 def incident(
     service: str = "checkout-web",
     *,
     title: str = "CheckoutLatencyHigh",
     description: str = "p99 latency 2.4s; cache hit ratio 31%",
     labels: Mapping[str, str] | None = None,
+    alerts: tuple[IncidentAlert, ...] = (),
 ) -> Incident:
+    """An open incident; ``alerts`` are every alert it holds (empty: only its own fields)."""
     return Incident(
         id=1,
         key="k",
@@ -60,7 +103,12 @@ def incident(
         alert_count=1,
         first_seen=NOW,
         last_seen=NOW,
+        alerts=alerts,
     )
+
+
+def benign(title: str = "CheckoutLatencyHigh", **labels: str) -> IncidentAlert:
+    return IncidentAlert(title=title, description="p99 latency 2.4s", labels=labels)
 
 
 def reply(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .factories import PARAM_POLICY_YAML, reply
+from .factories import PARAM_POLICY_YAML, V2_POLICY_YAML, reply
 
 ROOT = Path(__file__).resolve().parents[2]
 WARDEN = Path(sys.executable).with_name("warden")
@@ -119,6 +119,61 @@ def test_check_cases_answers_each_line_in_order(tmp_path: Path) -> None:
     }
 
 
+def test_check_judges_the_incident_form_as_a_whole(tmp_path: Path) -> None:
+    group = {
+        "service": "checkout-web",
+        "alerts": [
+            {"title": "CheckoutLatencyHigh", "description": "p99 2.4s", "labels": {}},
+            {"title": "DiskAlmostFull", "labels": {"severity": "warning"}},
+            {"title": "Logins up", "description": "possible account takeover", "labels": {}},
+        ],
+    }
+    (tmp_path / "incident.json").write_text(json.dumps(group))
+    (tmp_path / "raw.txt").write_text(reply())
+    (tmp_path / "policy.yaml").write_text(V2_POLICY_YAML)
+    (tmp_path / "history.json").write_text('{"precedents": 2}')
+    result = warden(
+        "policy", "check", "--policy", tmp_path / "policy.yaml", "--alert",
+        tmp_path / "incident.json", "--proposal", tmp_path / "raw.txt",
+        "--history", tmp_path / "history.json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["outcome"] == "needs_approval"
+    assert out["reasons"][0]["code"] == "security_incident"
+    assert "alert 3 of 3" in out["reasons"][0]["detail"]
+
+
+def test_check_cases_with_the_incident_form_and_the_second_history_keys(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(V2_POLICY_YAML)
+    benign = {"service": "checkout-web", "alerts": [{"title": "CheckoutLatencyHigh"},
+                                                   {"title": "CacheHitRatioLow"}]}
+    rollback = reply("rollback", params={"version": "v1.4.0"})
+    cases = [
+        json.dumps({"id": "benign", "alert": benign, "proposal_raw": reply(),
+                    "history": {"precedents": 1}}),
+        json.dumps({"id": "first-time", "alert": benign, "proposal_raw": reply()}),
+        json.dumps({"id": "grounded", "alert": benign, "proposal_raw": rollback,
+                    "history": {"deployed_versions": ["v1.4.0", "v1.5.0"]}}),
+        json.dumps({"id": "current", "alert": benign, "proposal_raw": rollback,
+                    "history": {"deployed_versions": ["v1.3.0", "v1.4.0"]}}),
+        json.dumps({"id": "null-versions", "alert": benign, "proposal_raw": rollback,
+                    "history": {"deployed_versions": None, "precedents": None}}),
+    ]
+    (tmp_path / "cases.jsonl").write_text("\n".join(cases) + "\n")
+    result = warden("policy", "check", "--policy", tmp_path / "policy.yaml",
+                    "--cases", tmp_path / "cases.jsonl")
+    assert result.returncode == 0, result.stderr
+    got = {o["id"]: (o["outcome"], o["reasons"][0]["code"]) for o in _lines(result.stdout)}
+    assert got == {
+        "benign": ("execute", "allowed"),
+        "first-time": ("needs_approval", "no_precedent"),
+        "grounded": ("needs_approval", "approval_required"),
+        "current": ("blocked", "param_not_grounded"),
+        "null-versions": ("blocked", "param_not_grounded"),
+    }
+
+
 def test_check_cases_from_stdin() -> None:
     result = warden(
         "policy", "check", "--policy", SHARED_POLICY, "--cases", "-",
@@ -142,6 +197,18 @@ def test_check_cases_from_stdin() -> None:
         (_case("x", reply(), history={"forzen": True}), "unknown history keys: forzen"),
         (_case("x", reply(), history={"service_executions_last_hour": -1}), "whole number"),
         (_case("x", proposal_raw_b64="***"), "not base64"),
+        (
+            json.dumps({"id": "x", "proposal_raw": reply(),
+                        "alert": {"service": "checkout-web", "alerts": []}}),
+            "alert.alerts must be a non-empty list",
+        ),
+        (
+            json.dumps({"id": "x", "proposal_raw": reply(),
+                        "alert": {"service": "checkout-web", "alerts": [{}, {"labels": [1]}]}}),
+            "alert.alerts[1].labels must be an object of strings",
+        ),
+        (_case("x", reply(), history={"deployed_versions": "v1.0.0"}), "list of strings"),
+        (_case("x", reply(), history={"precedents": 1.5}), "history.precedents"),
     ],
 )
 def test_an_unusable_case_line_exits_2_naming_its_line(bad_line: str, message: str) -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import yaml
 
-from warden.domain import Action, History, Incident, Outcome, ReasonCode
+from warden.domain import Action, History, Incident, IncidentAlert, Outcome, ReasonCode
 from warden.policy import Policy, decide, default_policy, load_policy_text, parse_proposal
 
-from .factories import NOW, PARAM_POLICY_YAML, incident, reply
+from .factories import NOW, PARAM_POLICY_YAML, benign, incident, reply, v2_policy
 
 FREEZE_FROM = datetime(2026, 12, 24, tzinfo=UTC)
 FREEZE_TO = datetime(2026, 12, 27, tzinfo=UTC)
@@ -32,7 +33,7 @@ class Row:
     incident: Incident = field(default_factory=incident)
     history: History = field(default_factory=History)
     now: datetime = NOW
-    frozen_policy: bool = False
+    policy: Callable[[], Policy] = default_policy
 
 
 ROWS = [
@@ -82,6 +83,45 @@ ROWS = [
         ReasonCode.INVALID_PARAMS,
     ),
     Row(
+        "grounded param never deployed",
+        reply("rollback", params={"version": "v9.9.9"}),
+        Outcome.BLOCKED,
+        ReasonCode.PARAM_NOT_GROUNDED,
+        history=History(deployed_versions=("v1.0.0", "v1.1.0")),
+        policy=v2_policy,
+    ),
+    Row(
+        "grounded param is the current version",
+        reply("rollback", params={"version": "v1.1.0"}),
+        Outcome.BLOCKED,
+        ReasonCode.PARAM_NOT_GROUNDED,
+        history=History(deployed_versions=("v1.0.0", "v1.1.0")),
+        policy=v2_policy,
+    ),
+    Row(
+        "grounded param with no recorded deploy",
+        reply("rollback", params={"version": "v1.0.0"}),
+        Outcome.BLOCKED,
+        ReasonCode.PARAM_NOT_GROUNDED,
+        policy=v2_policy,
+    ),
+    Row(
+        "grounded param: the pattern is checked first",
+        reply("rollback", params={"version": "v1.0"}),
+        Outcome.BLOCKED,
+        ReasonCode.INVALID_PARAMS,
+        history=History(deployed_versions=("v1.0", "v1.1.0")),
+        policy=v2_policy,
+    ),
+    Row(
+        "grounded param an earlier version: a human still decides",
+        reply("rollback", params={"version": "v1.0.0"}),
+        Outcome.NEEDS_APPROVAL,
+        ReasonCode.APPROVAL_REQUIRED,
+        history=History(deployed_versions=("v1.0.0", "v1.1.0")),
+        policy=v2_policy,
+    ),
+    Row(
         "tier not allowed",
         reply("restart_canary", service="payment-gateway"),
         Outcome.BLOCKED,
@@ -102,7 +142,7 @@ ROWS = [
         ReasonCode.CHANGE_FREEZE,
         incident=incident("payment-gateway"),
         now=FREEZE_FROM,
-        frozen_policy=True,
+        policy=_frozen_policy,
     ),
     Row(
         "freeze, no approval possible",
@@ -110,7 +150,7 @@ ROWS = [
         Outcome.BLOCKED,
         ReasonCode.CHANGE_FREEZE,
         now=FREEZE_TO - timedelta(microseconds=1),
-        frozen_policy=True,
+        policy=_frozen_policy,
     ),
     Row(
         "freeze compared as instants",
@@ -118,7 +158,7 @@ ROWS = [
         Outcome.BLOCKED,
         ReasonCode.CHANGE_FREEZE,
         now=datetime(2026, 12, 27, 1, 0, tzinfo=timezone(timedelta(hours=2))),
-        frozen_policy=True,
+        policy=_frozen_policy,
     ),
     Row(
         "security label",
@@ -133,6 +173,26 @@ ROWS = [
         Outcome.NEEDS_APPROVAL,
         ReasonCode.SECURITY_INCIDENT,
         incident=incident(title="WAF blocking requests"),
+    ),
+    Row(
+        "security label on the last alert of a group",
+        reply(),
+        Outcome.NEEDS_APPROVAL,
+        ReasonCode.SECURITY_INCIDENT,
+        incident=incident(alerts=(benign(), benign("DiskFull"), benign("Odd", team="security"))),
+    ),
+    Row(
+        "security words in a middle alert's description",
+        reply(),
+        Outcome.NEEDS_APPROVAL,
+        ReasonCode.SECURITY_INCIDENT,
+        incident=incident(
+            alerts=(
+                benign(),
+                IncidentAlert("Logins up", "possible brute force on /login", {}),
+                benign("DiskFull"),
+            )
+        ),
     ),
     Row(
         "service frozen by the loop breaker",
@@ -161,6 +221,28 @@ ROWS = [
         Outcome.NEEDS_APPROVAL,
         ReasonCode.RATE_LIMITED,
         history=History(automated_executions_last_hour=20),
+    ),
+    Row(
+        "no precedent, approval possible",
+        reply(),
+        Outcome.NEEDS_APPROVAL,
+        ReasonCode.NO_PRECEDENT,
+        policy=v2_policy,
+    ),
+    Row(
+        "no precedent, no approval tier",
+        reply("restart_canary"),
+        Outcome.BLOCKED,
+        ReasonCode.NO_PRECEDENT,
+        policy=v2_policy,
+    ),
+    Row(
+        "precedent on a critical tier: approval as usual",
+        reply(service="payment-gateway"),
+        Outcome.NEEDS_APPROVAL,
+        ReasonCode.APPROVAL_REQUIRED,
+        incident=incident("payment-gateway"),
+        policy=v2_policy,
     ),
     Row(
         "approval tier",
@@ -193,7 +275,29 @@ ROWS = [
         Outcome.EXECUTE,
         ReasonCode.ALLOWED,
         now=FREEZE_TO,
-        frozen_policy=True,
+        policy=_frozen_policy,
+    ),
+    Row(
+        "with a precedent it runs by itself",
+        reply(),
+        Outcome.EXECUTE,
+        ReasonCode.ALLOWED,
+        history=History(precedents=1),
+        policy=v2_policy,
+    ),
+    Row(
+        "a shadow action is decided as usual",
+        reply("purge_cdn"),
+        Outcome.EXECUTE,
+        ReasonCode.ALLOWED,
+        policy=v2_policy,
+    ),
+    Row(
+        "a benign group",
+        reply(),
+        Outcome.EXECUTE,
+        ReasonCode.ALLOWED,
+        incident=incident(alerts=(benign(), benign("DiskFull"), benign("Queue", team="payments"))),
     ),
     Row(
         "model's words do not make it security",
@@ -210,7 +314,7 @@ def test_every_reason_code_has_a_row() -> None:
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
 def test_decide(row: Row) -> None:
-    policy = _frozen_policy() if row.frozen_policy else default_policy()
+    policy = row.policy()
     proposal = parse_proposal(row.raw, categories=policy.categories)
     decision = decide(row.incident, proposal, policy, row.history, row.now)
     assert decision.outcome is row.outcome
@@ -262,3 +366,35 @@ def test_decide_is_pure() -> None:
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         decide(incident(), parse_proposal(reply()), default_policy(), History(), datetime.now())
+
+
+def test_later_checks_of_the_second_part_follow_in_contract_order() -> None:
+    decision = decide(
+        incident(alerts=(benign(), benign("Account takeover suspected"))),
+        parse_proposal(reply("clear_cache")),
+        v2_policy(),
+        History(frozen=True),
+        NOW,
+    )
+    assert decision.outcome is Outcome.NEEDS_APPROVAL
+    assert [r.code for r in decision.reasons] == [
+        ReasonCode.SECURITY_INCIDENT,
+        ReasonCode.LOOP_BREAKER,
+        ReasonCode.NO_PRECEDENT,
+    ]
+    assert "alert 2 of 2" in decision.reasons[0].detail
+
+
+def test_an_ungrounded_and_invalid_param_name_both_reasons() -> None:
+    decision = decide(
+        incident(),
+        parse_proposal(reply("rollback", params={"version": "v7.0.0", "force": "1"})),
+        v2_policy(),
+        History(deployed_versions=("v1.0.0", "v1.1.0")),
+        NOW,
+    )
+    assert [r.code for r in decision.reasons][:2] == [
+        ReasonCode.INVALID_PARAMS,
+        ReasonCode.PARAM_NOT_GROUNDED,
+    ]
+    assert "v7.0.0" in decision.reasons[1].detail and "v1.1.0" in decision.reasons[1].detail

@@ -9,7 +9,7 @@ import yaml
 
 from warden.policy import LintProblem, default_policy, lint_policy, load_policy_text
 
-from .factories import PARAM_POLICY_YAML
+from .factories import PARAM_POLICY_YAML, v2_policy
 
 
 def _lint(change: dict[str, Any]) -> list[str]:
@@ -28,6 +28,10 @@ def _lint(change: dict[str, Any]) -> list[str]:
 
 def test_the_example_policy_is_clean() -> None:
     assert lint_policy(default_policy()) == ()
+
+
+def test_grounded_precedent_and_shadow_keys_lint_clean() -> None:
+    assert lint_policy(v2_policy()) == ()
     assert _lint({}) == []
 
 
@@ -82,6 +86,16 @@ def test_the_example_policy_is_clean() -> None:
         (
             {"security.patterns": ["(?i)x*"]},
             "security.patterns.0: matches the empty text, so every alert is security",
+        ),
+        (
+            {"actions.rollback": {"approval_tiers": ["critical"], "auto_requires_precedent": True,
+                                  "executor": {"type": "notify"}}},
+            "actions.rollback.auto_requires_precedent: has no effect: the action lists no "
+            "auto_tiers",
+        ),
+        (
+            {"mode": "shadow", "actions.clear_cache.shadow": True},
+            "actions.clear_cache.shadow: has no effect: the whole policy is in mode: shadow",
         ),
         (
             {"approval_channels": {"critical": []}},

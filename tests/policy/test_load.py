@@ -14,7 +14,7 @@ from warden.domain import ApprovalChannel, Category
 from warden.errors import PolicyLoadError
 from warden.policy import CRITICAL_TIER, default_policy, load_policy, load_policy_text
 
-from .factories import PARAM_POLICY_YAML, incident, param_policy
+from .factories import PARAM_POLICY_YAML, benign, incident, param_policy, v2_policy
 
 SHARED_POLICY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "policy.yaml"
 
@@ -161,6 +161,36 @@ def test_without_a_fallback_unknown_services_are_critical() -> None:
             "actions.x.executor.verify",
             "needs url",
         ),
+        (
+            _with(actions={"rb": {"params": {"v": {"pattern": "^v\\d$", "from": "git_tags"}}}}),
+            "actions.rb.params.v.from",
+            "deployed_versions",
+        ),
+        (
+            _with(actions={"rb": {"params": {"v": {"from": "deployed_versions"}}}}),
+            "actions.rb.params.v.pattern",
+            "Field required",
+        ),
+        (
+            _with(actions={"rb": {"params": {"v": {"pattern": "(", "from": "deployed_versions"}}}}),
+            "actions.rb.params.v.pattern",
+            "not a valid regular expression",
+        ),
+        (
+            _with(actions={"rb": {"params": {"v": {"pattern": "x", "from": "deployed_versions",
+                                                   "max_age_days": 3}}}}),
+            "actions.rb.params.v.max_age_days",
+            "unknown key",
+        ),
+        (_with(actions={"rb": {"params": {"v": 3}}}), "actions.rb.params.v", "a pattern or"),
+        (_with(actions={"x": {"shadow": "yes"}}), "actions.x.shadow", "boolean"),
+        (
+            _with(actions={"x": {"auto_requires_precedent": 1}}),
+            "actions.x.auto_requires_precedent",
+            "boolean",
+        ),
+        (_with(grounding_days=0), "grounding_days", "greater"),
+        (_with(mode="Shadow"), "mode", "shadow"),
         ("- a list\n", "(root)", "mapping"),
         ("version: 1\nversion: 1\n", "line 2, column 1", "duplicate key 'version'"),
         ("version: [1\n", "line 2, column 1", "expected ',' or ']'"),
@@ -236,3 +266,40 @@ def test_a_loaded_policy_cannot_be_changed() -> None:
         policy.services["payment-gateway"] = "standard"  # type: ignore[index]
     with pytest.raises(TypeError):
         policy.actions["scale_out"].params["extra"] = re.compile(".*")  # type: ignore[index]
+
+
+def test_the_second_part_of_the_contract_loads() -> None:
+    policy = v2_policy()
+    rollback, clear_cache = policy.actions["rollback"], policy.actions["clear_cache"]
+    assert rollback.grounded_params == {"version"}
+    assert rollback.params["version"].flags & re.ASCII  # the mapping form keeps its meaning
+    assert not rollback.params["version"].fullmatch("v1.\uff12.3")
+    assert clear_cache.grounded_params == frozenset()
+    assert clear_cache.auto_requires_precedent
+    assert not policy.actions["purge_cdn"].auto_requires_precedent
+    assert policy.grounding_days == 14
+    assert param_policy().grounding_days == 30  # the default
+
+
+def test_shadow_per_action_and_for_the_whole_policy() -> None:
+    policy = v2_policy()
+    assert policy.is_shadow("purge_cdn")
+    assert not policy.is_shadow("clear_cache")
+    assert not policy.is_shadow("not_an_action")
+    whole = load_policy_text(V2_SHADOW_YAML)
+    assert whole.mode == "shadow"
+    assert whole.is_shadow("clear_cache") and whole.is_shadow("not_an_action")
+
+
+V2_SHADOW_YAML = _with(mode="shadow")
+
+
+def test_the_security_rules_read_every_alert_of_an_incident() -> None:
+    policy = v2_policy()
+    group = (benign(), benign("Account takeover on /login"), benign("DiskFull"))
+    assert policy.incident_security_match(incident(alerts=group)) == (
+        "alert 2 of 3: title matches 'Account takeover'"
+    )
+    assert policy.incident_security_match(incident(alerts=group[::2])) is None
+    # The incident's own fields count even when its alerts were not read.
+    assert policy.incident_security_match(incident(labels={"team": "security"})) is not None

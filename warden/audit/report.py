@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from warden.audit.chain import ChainReport, verify
 from warden.changes import RecordedChange, changes_before
+from warden.domain import service_key
 from warden.policy import Policy
 from warden.store import AuditRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
@@ -61,7 +62,7 @@ def render_report(
         select(IncidentRow).where(IncidentRow.caused_by_incident_id == incident_id)
         .order_by(IncidentRow.id)
     ).scalars())
-    frozen = session.get(FreezeRow, row.service)
+    frozen = session.get(FreezeRow, service_key(row.service))
     changes = changes_before(session, row.service, row.first_seen, change_lookback_minutes)
     warning = _unverified_warning(chain)
     executions = _executions_of(events)

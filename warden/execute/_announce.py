@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.approval import ApprovalState, digest_of, expire_if_due
 from warden.config import Settings
-from warden.domain import Step
+from warden.domain import Step, service_key
 from warden.errors import ExecutorError
 from warden.execute._flow import when_done
 from warden.execute.executors.notify import NotifyExecutor
@@ -125,7 +125,7 @@ def notice_for(
     tier = policy.tier_of(row.service)
     body = _what_happened(event.kind, data, row=row, action=action, policy=policy, tier=tier,
                           settings=settings)
-    frozen = session.get(FreezeRow, row.service)
+    frozen = session.get(FreezeRow, service_key(row.service))
     if frozen is not None:
         body += (f" Automation for {row.service} is frozen ({frozen.reason}); lift it with "
                  f"`warden unfreeze {row.service}` (an admin token).")

@@ -6,10 +6,11 @@ effect, and the result is recorded after it. A step that finds its key already
 ``started`` knows a worker died in between: it marks the execution ``unknown`` and tells a
 human; it never runs the action again.
 
-Before anything runs the policy decides again on the state of this moment (rate limits,
-freeze, loop breaker). ``blocked`` stops everything. ``needs_approval`` is satisfied by
-approvals already given; for an automated execution it turns the incident into a pending
-approval request instead.
+Before anything runs the policy decides again on the state of this moment (every alert
+the incident holds, rate limits, freeze, loop breaker). ``blocked`` stops everything.
+``needs_approval`` is satisfied by approvals already given; for an automated execution it
+turns the incident into a pending approval request instead. A shadow action never runs:
+the step records that nothing ran (``execution.shadowed``).
 """
 
 from __future__ import annotations
@@ -145,6 +146,16 @@ def _start(
         return None
 
     action = decision.action
+    if policy.is_shadow(action.name):
+        # Shadow (policy.md): decided, recorded, verdicts collected; never run, in any mode.
+        audit.record(session, incident_id=row.id, actor="execute", kind="execution.shadowed",
+                     data={"action": {"name": action.name, "service": action.service,
+                                      "params": dict(action.params)},
+                           "automated": automated,
+                           "why": "shadow: the action is decided and recorded, never run"},
+                     now=now)
+        release(row, next_step=when_done(row, settings))
+        return None
     action_spec = policy.actions.get(action.name)
     spec = action_spec.executor if action_spec is not None else None
     if spec is None:

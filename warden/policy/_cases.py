@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from warden.domain import Decision, History, Incident, IncidentStatus, Severity
+from warden.domain import Decision, History, Incident, IncidentAlert, IncidentStatus, Severity
 from warden.errors import PolicyCaseError
 from warden.policy._decide import decide
 from warden.policy._model import Policy
@@ -27,6 +27,8 @@ _HISTORY_KEYS = frozenset(
         "service_executions_last_hour",
         "last_automated_minutes_ago",
         "frozen",
+        "deployed_versions",
+        "precedents",
     }
 )
 _SEVERITIES = {s.value: s for s in Severity}
@@ -102,36 +104,55 @@ def reply_of(case: Mapping[str, Any], where: str) -> str | bytes:
 
 
 def incident_from_alert(alert: object, *, now: datetime, key: str, where: str) -> Incident:
-    """An open incident made of one normalised alert (``service`` required; ``title``,
-    ``description``, ``labels`` and ``severity`` optional; other keys ignored)."""
+    """An open incident from a case's ``alert``: one normalised alert (``service``
+    required; ``title``, ``description``, ``labels`` and ``severity`` optional; other keys
+    ignored), or the incident form ``{"service", "alerts": [{"title", "description",
+    "labels"}, ...]}``, judged as a whole (policy.md, "The incident, not the first alert")."""
     if not isinstance(alert, dict):
         raise PolicyCaseError(where, "alert must be an object")
     service = alert.get("service")
     if not isinstance(service, str):
         raise PolicyCaseError(where, "alert.service must be a string")
-    title, description = alert.get("title", ""), alert.get("description", "")
-    if not isinstance(title, str) or not isinstance(description, str):
-        raise PolicyCaseError(where, "alert.title and alert.description must be strings")
-    labels = alert.get("labels", {})
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        raise PolicyCaseError(where, "alert.labels must be an object of strings")
+    if "alerts" in alert:
+        listed = alert["alerts"]
+        if not isinstance(listed, list) or not listed:
+            raise PolicyCaseError(where, "alert.alerts must be a non-empty list of alerts")
+        alerts = tuple(
+            _alert_text(item, f"alert.alerts[{i}]", where) for i, item in enumerate(listed)
+        )
+    else:
+        alerts = (_alert_text(alert, "alert", where),)
+    first = alerts[0]
     severity = alert.get("severity")
     return Incident(
         id=0,
         key=key,
         source=str(alert.get("source", "case")),
         service=service,
-        title=title,
-        description=description,
+        title=first.title,
+        description=first.description,
         severity=_SEVERITIES.get(severity) if isinstance(severity, str) else None,
-        labels=labels,
+        labels=first.labels,
         status=IncidentStatus.OPEN,
-        alert_count=1,
+        alert_count=len(alerts),
         first_seen=now,
         last_seen=now,
+        alerts=alerts,
     )
+
+
+def _alert_text(alert: object, name: str, where: str) -> IncidentAlert:
+    if not isinstance(alert, dict):
+        raise PolicyCaseError(where, f"{name} must be an object")
+    title, description = alert.get("title", ""), alert.get("description", "")
+    if not isinstance(title, str) or not isinstance(description, str):
+        raise PolicyCaseError(where, f"{name}.title and {name}.description must be strings")
+    labels = alert.get("labels", {})
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise PolicyCaseError(where, f"{name}.labels must be an object of strings")
+    return IncidentAlert(title=title, description=description, labels=labels)
 
 
 def history_from(obj: object, where: str) -> History:
@@ -147,7 +168,7 @@ def history_from(obj: object, where: str) -> History:
     if unknown := sorted(obj.keys() - _HISTORY_KEYS):
         raise PolicyCaseError(where, f"unknown history keys: {', '.join(unknown)}")
     counts = {}
-    for name in ("automated_executions_last_hour", "service_executions_last_hour"):
+    for name in ("automated_executions_last_hour", "service_executions_last_hour", "precedents"):
         value = obj.get(name)
         if value is None:
             value = 0
@@ -160,11 +181,18 @@ def history_from(obj: object, where: str) -> History:
     frozen = obj.get("frozen")
     if frozen is not None and type(frozen) is not bool:
         raise PolicyCaseError(where, "history.frozen must be true or false")
+    versions = obj.get("deployed_versions")
+    if versions is None:
+        versions = []
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise PolicyCaseError(where, "history.deployed_versions must be a list of strings")
     return History(
         automated_executions_last_hour=counts["automated_executions_last_hour"],
         service_executions_last_hour=counts["service_executions_last_hour"],
         last_automated_minutes_ago=None if minutes is None else float(minutes),
         frozen=bool(frozen),
+        deployed_versions=tuple(versions),
+        precedents=counts["precedents"],
     )
 
 

@@ -36,8 +36,10 @@ def decide(
     reason comes first, followed by the reasons of every later check that also applies
     (so a reviewer sees all of them). ``execute`` carries the reason ``allowed``.
     ``action`` is the proposal's action whenever the proposal parsed, also when blocked;
-    None for a malformed proposal or no action. ``history`` counts automated executions
-    for ``incident.service``. ``now`` must be timezone-aware.
+    None for a malformed proposal or no action. The security check reads every alert of
+    ``incident`` (``incident.alerts``) besides its own fields. ``history`` is what the
+    store knows about ``incident``'s service key, ``deployed_versions`` already limited
+    to the policy's ``grounding_days``. ``now`` must be timezone-aware.
     """
     if now.utcoffset() is None:
         raise ValueError("decide needs an aware `now`: freeze windows are instants")
@@ -66,8 +68,10 @@ def decide(
             )
         )
     if spec is not None:
-        checks += _spec_checks(action, spec, tier)
+        checks += _spec_checks(action, spec, tier, history)
     checks += _state_checks(incident, policy, history, now, spec, tier)
+    if spec is not None:
+        checks += _precedent_check(action, spec, tier, history)
     if spec is not None and tier in spec.approval_tiers and tier not in spec.auto_tiers:
         approvers = ", ".join(policy.approvers_for(tier)) or "nobody"
         checks.append(
@@ -95,18 +99,32 @@ def decide(
     )
 
 
-def _spec_checks(action: Action, spec: ActionSpec, tier: str) -> list[_Check]:
-    """Checks 5 and 6: the params against their declarations, the tier against the action."""
+def _spec_checks(
+    action: Action, spec: ActionSpec, tier: str, history: History
+) -> list[_Check]:
+    """Checks 5, 5b and 6: the params against their declarations and the recorded
+    versions, the tier against the action."""
     checks: list[_Check] = []
     problems = [f"{name!r} is not declared" for name in action.params if name not in spec.params]
+    ungrounded: list[str] = []
     for name, pattern in spec.params.items():
         value = action.params.get(name)
         if value is None:
             problems.append(f"{name!r} is missing")
         elif pattern.fullmatch(value) is None:
             problems.append(f"{name}={_short(value)} does not match {pattern.pattern!r}")
+        elif name in spec.grounded_params and not _ran_before(value, history.deployed_versions):
+            ungrounded.append(f"{name}={_short(value)}")
     if problems:
         checks.append(_blocked(ReasonCode.INVALID_PARAMS, "; ".join(problems)))
+    if ungrounded:
+        checks.append(
+            _blocked(
+                ReasonCode.PARAM_NOT_GROUNDED,
+                f"{', '.join(ungrounded)} is not a version {action.service!r} is recorded to "
+                f"have run before its current one ({_versions(history.deployed_versions)})",
+            )
+        )
     if tier not in spec.auto_tiers and tier not in spec.approval_tiers:
         checks.append(
             _blocked(
@@ -138,7 +156,7 @@ def _state_checks(
                     ReasonCode.CHANGE_FREEZE, f"{detail}; no approval possible on a {tier} service"
                 )
             )
-    security = policy.security_match(incident)
+    security = policy.incident_security_match(incident)
     if security is not None:
         checks.append(
             _needs_approval(ReasonCode.SECURITY_INCIDENT, f"security incident: {security}")
@@ -178,6 +196,42 @@ def _state_checks(
             )
         )
     return checks
+
+
+def _precedent_check(
+    action: Action, spec: ActionSpec, tier: str, history: History
+) -> list[_Check]:
+    """Check 10b: an action that runs by itself only after a verified precedent. A tier
+    outside ``auto_tiers`` needs approval anyway (check 11), so it is not asked."""
+    if not spec.auto_requires_precedent or tier not in spec.auto_tiers or history.precedents > 0:
+        return []
+    detail = (
+        f"{action.name} has not yet fixed this alert on {action.service!r} with a verified "
+        "result, so it does not run by itself"
+    )
+    if tier in spec.approval_tiers:
+        return [_needs_approval(ReasonCode.NO_PRECEDENT, detail)]
+    return [
+        _blocked(ReasonCode.NO_PRECEDENT, f"{detail}; no approval possible on a {tier} service")
+    ]
+
+
+def _ran_before(version: str, deployed_versions: tuple[str, ...]) -> bool:
+    """Whether ``version`` was recorded before the current (last) one and is not the
+    current one: rolling "back" to what runs now, or to what never ran, is not grounded.
+    Compared byte for byte, like every name in the contract."""
+    if not deployed_versions:
+        return False
+    *earlier, current = deployed_versions
+    return version != current and version in earlier
+
+
+def _versions(deployed_versions: tuple[str, ...]) -> str:
+    if not deployed_versions:
+        return "no versions recorded"
+    shown = ", ".join(_short(v) for v in deployed_versions[-5:])
+    more = len(deployed_versions) - 5
+    return f"recorded, oldest first: {'..., ' if more > 0 else ''}{shown}"
 
 
 def _blocked(code: ReasonCode, detail: str) -> _Check:

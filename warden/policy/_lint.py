@@ -93,6 +93,17 @@ def _action_problems(
         )
     if not spec.auto_tiers and not spec.approval_tiers:
         problems.append(LintProblem(key, "lists no tier, so it is always blocked"))
+    if spec.auto_requires_precedent and not spec.auto_tiers:
+        problems.append(
+            LintProblem(
+                f"{key}.auto_requires_precedent",
+                "has no effect: the action lists no auto_tiers, so it never runs by itself",
+            )
+        )
+    if spec.shadow and policy.mode == "shadow":
+        problems.append(
+            LintProblem(f"{key}.shadow", "has no effect: the whole policy is in mode: shadow")
+        )
     for kind in ("auto_tiers", "approval_tiers"):
         for tier in getattr(spec, kind):
             if tier not in tiers:

@@ -134,10 +134,22 @@ class _ExecutorFile(_Strict):
         return self
 
 
+class _GroundedParamFile(_Strict):
+    """A param whose value must also be a recorded earlier version (policy.md, "Grounded
+    params"); ``deployed_versions`` is the only source of truth for now."""
+
+    pattern: str
+    source: Literal["deployed_versions"] = Field(alias="from")
+
+
 class _ActionFile(_Strict):
     auto_tiers: list[_Name] = []
     approval_tiers: list[_Name] = []
-    params: dict[_Name, str] = {}
+    # A bare pattern, or the grounded mapping; told apart in _param so that an error
+    # names the param's own key rather than a branch of a union.
+    params: dict[_Name, Any] = {}
+    auto_requires_precedent: bool = False
+    shadow: bool = False
     executor: _ExecutorFile | None = None
 
 
@@ -168,7 +180,8 @@ class _FreezeFile(_Strict):
 
 class _PolicyFile(_Strict):
     version: Literal[1]
-    mode: Literal["dry_run", "live"] = "dry_run"
+    mode: Literal["dry_run", "live", "shadow"] = "dry_run"
+    grounding_days: Annotated[float, Field(gt=0)] = 30
     services: dict[str, _ServiceFile]
     actions: dict[_Name, _ActionFile]
     security: _SecurityFile = _SecurityFile()
@@ -274,15 +287,25 @@ def _to_policy(parsed: _PolicyFile, source: str) -> Policy:
                 for tier, channels in parsed.approval_channels.items()
             }
         ),
+        grounding_days=parsed.grounding_days,
         source=source,
     )
 
 
 def _action(name: str, spec: _ActionFile, source: str) -> ActionSpec:
+    declared = {
+        param: _param(value, source, f"actions.{name}.params.{param}")
+        for param, value in spec.params.items()
+    }
     # ASCII semantics: \d is [0-9] and \w is [A-Za-z0-9_], so full-width digits never pass.
     params = {
-        param: _compile(pattern, re.ASCII, source, f"actions.{name}.params.{param}")
-        for param, pattern in spec.params.items()
+        param: _compile(
+            pattern,
+            re.ASCII,
+            source,
+            f"actions.{name}.params.{param}" + (".pattern" if grounded else ""),
+        )
+        for param, (pattern, grounded) in declared.items()
     }
     return ActionSpec(
         name=name,
@@ -290,7 +313,28 @@ def _action(name: str, spec: _ActionFile, source: str) -> ActionSpec:
         approval_tiers=tuple(spec.approval_tiers),
         params=MappingProxyType(params),
         executor=None if spec.executor is None else _executor(spec.executor),
+        grounded_params=frozenset(param for param, (_, grounded) in declared.items() if grounded),
+        auto_requires_precedent=spec.auto_requires_precedent,
+        shadow=spec.shadow,
     )
+
+
+def _param(value: Any, source: str, key: str) -> tuple[str, bool]:
+    """A declared param: its pattern, and whether it is grounded (``from:``)."""
+    if isinstance(value, str):
+        return value, False
+    if not isinstance(value, dict):
+        raise PolicyLoadError(
+            source, key, "must be a pattern or a mapping {pattern, from: deployed_versions}"
+        )
+    try:
+        grounded = _GroundedParamFile.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in (key, *first["loc"]))
+        reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise PolicyLoadError(source, where, reason) from exc
+    return grounded.pattern, True
 
 
 def _executor(spec: _ExecutorFile) -> ExecutorSpec:

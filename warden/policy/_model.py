@@ -13,14 +13,14 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Literal, Protocol
 
-from warden.domain import ApprovalChannel, Category
+from warden.domain import ApprovalChannel, Category, Incident
 
 CRITICAL_TIER = "critical"
 """The tier every service gets when its name cannot be trusted (policy.md, Services)."""
 
 DEFAULT_CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 
-PolicyMode = Literal["dry_run", "live"]
+PolicyMode = Literal["dry_run", "live", "shadow"]
 ExecutorType = Literal["http", "command", "notify"]
 VerifyType = Literal["http", "command"]
 
@@ -77,13 +77,21 @@ class ExecutorSpec:
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
     """One allowed action. ``params`` maps each declared param to its pattern, compiled
-    with ASCII semantics and matched against the whole value (``fullmatch``)."""
+    with ASCII semantics and matched against the whole value (``fullmatch``).
+
+    ``grounded_params`` names the params declared ``from: deployed_versions`` (check 5b);
+    ``auto_requires_precedent`` makes running without approval wait for a precedent
+    (check 10b); ``shadow`` means it is decided and recorded but never run.
+    """
 
     name: str
     auto_tiers: tuple[str, ...]
     approval_tiers: tuple[str, ...]
     params: Mapping[str, re.Pattern[str]]
     executor: ExecutorSpec | None
+    grounded_params: frozenset[str] = frozenset()
+    auto_requires_precedent: bool = False
+    shadow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,7 @@ class Policy:
     freeze: tuple[FreezeWindow, ...]
     categories: tuple[str, ...]
     approval_channels: Mapping[str, frozenset[ApprovalChannel]]
+    grounding_days: float = 30
     source: str = "<text>"
 
     def tier_of(self, service: str) -> str:
@@ -166,6 +175,25 @@ class Policy:
                 if found is not None:
                     return f"{where} matches {found.group()!r}"
         return None
+
+    def incident_security_match(self, incident: Incident) -> str | None:
+        """Which security rule any alert of the incident matches (policy.md, "The incident,
+        not the first alert"), naming the alert when the incident holds several; None if
+        none. The incident's own fields (its first alert's) are always read too."""
+        found = self.security_match(incident)
+        if found is not None:
+            return found
+        for number, alert in enumerate(incident.alerts, 1):
+            found = self.security_match(alert)
+            if found is not None:
+                return f"alert {number} of {len(incident.alerts)}: {found}"
+        return None
+
+    def is_shadow(self, action_name: str) -> bool:
+        """Whether ``action_name`` is only ever decided, never run (policy.md, "Shadow"):
+        the whole policy is in ``mode: shadow`` or the action says ``shadow: true``."""
+        spec = self.actions.get(action_name)
+        return self.mode == "shadow" or (spec is not None and spec.shadow)
 
     def approvers_for(self, tier: str) -> tuple[str, ...]:
         """Who may approve an action on a service of ``tier`` (empty: nobody)."""

@@ -4,7 +4,8 @@ The file is a YAML list; each test is one alert, one model reply and what the po
 must answer::
 
     - name: clear_cache runs by itself on a standard service   # required, unique
-      alert:                       # required: a normalised alert, as in `policy check`
+      alert:                       # required: a normalised alert, or the incident form
+                                   # {service, alerts: [...]}, as in `policy check`
         service: checkout-web
         title: CheckoutLatencyHigh
         description: p99 latency 2.4s

@@ -1,6 +1,6 @@
 """The store: the schema, migrations and the database every stage reads and writes."""
 
-from warden.store.convert import incident_from_row
+from warden.store.convert import incident_from_row, incident_with_alerts
 from warden.store.db import Store
 from warden.store.tables import (
     AlertRow,
@@ -28,4 +28,5 @@ __all__ = [
     "SessionRow",
     "Store",
     "incident_from_row",
+    "incident_with_alerts",
 ]

@@ -1,4 +1,4 @@
-"""The execution history the policy weighs (policy.md, checks 9 and 10)."""
+"""The history the policy weighs (policy.md, checks 5b, 9, 10 and 10b), by service key."""
 
 from __future__ import annotations
 
@@ -7,26 +7,35 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from warden.domain import History
+from warden.domain import History, service_key
 from warden.store.tables import ExecutionRow, FreezeRow
 
 
 def history_for(session: Session, *, service: str, now: datetime) -> History:
-    """Automated executions (dry runs included, approved ones not) as the policy counts them."""
+    """Automated executions (dry runs included, approved ones not) and the freeze, as the
+    policy counts them, for every spelling of ``service`` (its service key).
+
+    Recorded deploys and precedents are not stored yet (change events and the trust
+    ladder feed them): ``deployed_versions`` is empty and ``precedents`` 0, so a grounded
+    param is never grounded and an action that needs a precedent waits for a human.
+    """
+    key = service_key(service)
     hour_ago = now - timedelta(hours=1)
     automated = select(func.count()).select_from(ExecutionRow).where(
         ExecutionRow.automated.is_(True), ExecutionRow.started_at >= hour_ago
     )
     last = session.execute(
         select(func.max(ExecutionRow.started_at)).where(
-            ExecutionRow.automated.is_(True), ExecutionRow.service == service
+            ExecutionRow.automated.is_(True), ExecutionRow.service_key == key
         )
     ).scalar_one_or_none()
     return History(
         automated_executions_last_hour=session.execute(automated).scalar_one(),
         service_executions_last_hour=session.execute(
-            automated.where(ExecutionRow.service == service)
+            automated.where(ExecutionRow.service_key == key)
         ).scalar_one(),
         last_automated_minutes_ago=None if last is None else (now - last).total_seconds() / 60,
-        frozen=session.get(FreezeRow, service) is not None,
+        frozen=session.get(FreezeRow, key) is not None,
+        deployed_versions=(),
+        precedents=0,
     )

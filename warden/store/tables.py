@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from warden.domain import service_key
+
 # SQLite's INTEGER PRIMARY KEY is the rowid only when spelled INTEGER; BIGINT elsewhere.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -166,18 +168,27 @@ class ApprovalRow(Base):
     decision_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+def _service_key_of_row(context: Any) -> str:
+    return service_key(context.get_current_parameters()["service"])
+
+
 class ExecutionRow(Base):
-    """One side effect. The row is written (status started) before the side effect runs."""
+    """One side effect. The row is written (status started) before the side effect runs.
+
+    ``service`` is the name as sent; ``service_key`` (derived from it on insert) is what
+    the policy's limits and the loop breaker count by (policy.md, "One service, one key").
+    """
 
     __tablename__ = "executions"
     __table_args__ = (
-        Index("ix_executions_service_at", "service", "started_at"),
+        Index("ix_executions_service_key_at", "service_key", "started_at"),
         Index("ix_executions_incident", "incident_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     service: Mapped[str] = mapped_column(String(255))
+    service_key: Mapped[str] = mapped_column(String(255), default=_service_key_of_row)
     action: Mapped[dict[str, Any]] = mapped_column(JSON)
     executor: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
@@ -194,7 +205,9 @@ LEDGER_RESERVED = "reserved"
 
 
 class LedgerRow(Base):
-    """One model call, successful or not: the cost ledger and the model-call rate limit."""
+    """One model call, successful or not: the cost ledger and the model-call rate limit.
+
+    ``service`` is the incident's service key, so every spelling counts as one service."""
 
     __tablename__ = "cost_ledger"
     __table_args__ = (
@@ -232,7 +245,10 @@ class AuditRow(Base):
 
 
 class FreezeRow(Base):
-    """A service whose automation is frozen by the loop breaker until a human lifts it."""
+    """A service whose automation is frozen by the loop breaker until a human lifts it.
+
+    ``service`` is the service key (``warden.domain.service_key``): a freeze holds for
+    every spelling of the name."""
 
     __tablename__ = "freezes"
     service: Mapped[str] = mapped_column(String(255), primary_key=True)

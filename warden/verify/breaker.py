@@ -4,6 +4,9 @@ A service is frozen when a health check fails after an action on it, or when it 
 again (a new incident) within ``cooldown_minutes`` of an automated execution. While it is
 frozen, ``decide`` answers ``needs_approval`` (``loop_breaker``) for it: nothing more runs
 by itself. ``warden unfreeze SERVICE`` (an admin token) lifts it.
+
+Freezes are kept by service key (policy.md, "One service, one key"): freezing
+``Checkout-Web`` freezes ``checkout-web`` too, and either spelling lifts it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warden import audit
+from warden.domain import service_key
 from warden.errors import NotAllowed
 from warden.policy import Policy
 from warden.store import ExecutionRow, FreezeRow, IncidentRow
@@ -24,12 +28,14 @@ def freeze(
     session: Session, *, service: str, reason: str, frozen_by: str, incident_id: int | None,
     now: datetime,
 ) -> bool:
-    """Freeze ``service`` (audited on ``incident_id``); False when it already was frozen."""
-    if session.get(FreezeRow, service) is not None:
+    """Freeze ``service``'s key (audited on ``incident_id``); False when it already was
+    frozen."""
+    key = service_key(service)
+    if session.get(FreezeRow, key) is not None:
         return False
     try:
         with session.begin_nested():
-            session.add(FreezeRow(service=service, reason=reason, frozen_by=frozen_by,
+            session.add(FreezeRow(service=key, reason=reason, frozen_by=frozen_by,
                                   incident_id=incident_id, at=now))
     except IntegrityError:
         return False  # another replica froze it first; once is enough
@@ -41,19 +47,19 @@ def freeze(
 def unfreeze(
     session: Session, *, service: str, user: str, policy: Policy, now: datetime
 ) -> FreezeRow | None:
-    """Lift the freeze of ``service`` (the name exactly as frozen); returns the lifted
+    """Lift the freeze of ``service`` (any spelling of its key); returns the lifted
     freeze, or None when it was not frozen. Only an approver of the service's tier may;
     anyone else gets ``NotAllowed`` and nothing changes. Audited."""
     tier = policy.tier_of(service)
     if user not in policy.approvers_for(tier):
         raise NotAllowed(f"{user!r} is not an approver for {tier} services; they may not "
                          f"lift a freeze of {service!r}")
-    row = session.get(FreezeRow, service, with_for_update=True)
+    row = session.get(FreezeRow, service_key(service), with_for_update=True)
     if row is None:
         return None
     session.delete(row)
     audit.record(session, incident_id=row.incident_id, actor=user, kind="loop_breaker.lifted",
-                 data={"service": service, "reason": row.reason,
+                 data={"service": row.service, "reason": row.reason,
                        "frozen_at": row.at.isoformat()}, now=now)
     return row
 
@@ -62,15 +68,16 @@ def freeze_if_realerted(
     session: Session, incident: IncidentRow, *, policy: Policy, now: datetime
 ) -> bool:
     """Freeze ``incident``'s service when it opened less than ``cooldown_minutes`` after an
-    automated execution (dry runs included) for another incident of that service: the
-    fix did not hold. True when this call froze it. Idempotent."""
+    automated execution (dry runs included) for another incident of that service key:
+    the fix did not hold. True when this call froze it. Idempotent."""
     cooldown = policy.limits.cooldown_minutes
-    if cooldown <= 0 or session.get(FreezeRow, incident.service) is not None:
+    key = service_key(incident.service)
+    if cooldown <= 0 or session.get(FreezeRow, key) is not None:
         return False
     opened = incident.first_seen
     earlier = session.execute(
         select(ExecutionRow).where(
-            ExecutionRow.service == incident.service,
+            ExecutionRow.service_key == key,
             ExecutionRow.automated.is_(True),
             ExecutionRow.incident_id != incident.id,
             ExecutionRow.started_at <= opened,

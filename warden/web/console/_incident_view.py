@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from warden.approval import digest_of
 from warden.changes import RecordedChange, changes_before
-from warden.domain import ApprovalChannel
+from warden.domain import ApprovalChannel, service_key
 from warden.store.queries import list_incidents
 from warden.store.tables import (
     AlertRow,
@@ -170,7 +170,7 @@ def incident_page(warden: Warden, incident_id: int) -> IncidentPage | None:
             select(AuditRow).where(AuditRow.incident_id == incident_id)
             .order_by(AuditRow.id).limit(EVENTS_SHOWN)
         ).scalars())
-        freeze = session.get(FreezeRow, row.service)
+        freeze = session.get(FreezeRow, service_key(row.service))
         lookback = warden.settings.change_lookback_minutes
         changes = changes_before(session, row.service, row.first_seen, lookback)
     tier = policy.tier_of(row.service)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     source_hmac_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     hmac_signature_header: str = "X-Grafana-Alerting-Signature"
     hmac_timestamp_header: str = "X-Warden-Timestamp"
+    # Once any source has credentials, a source without its own answers 401 unless named
+    # here: a credential on one source must not leave the others open by accident.
+    open_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Approvers: USER:TOKEN pairs for the API, the console and the reload endpoint.
     api_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
@@ -156,7 +159,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "llm_models", "redact_patterns", "slack_alert_channels", "slack_alert_bot_ids",
-        "llm_instructions_in_user", mode="before",
+        "llm_instructions_in_user", "open_sources", mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> list[str]:

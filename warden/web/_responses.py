@@ -28,6 +28,7 @@ _WHY = {
     404: "No such incident (or source).",
     409: "Nothing waits for this (or it expired); nothing changed.",
     413: "The body is over WARDEN_MAX_BODY_BYTES.",
+    415: "The body is not declared as `application/json`; nothing was read or stored.",
     422: "The payload has the wrong shape; `where` says where.",
     503: "Overloaded; nothing stored. Retry after Retry-After seconds.",
 }

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,7 @@ from warden.errors import (
     WardenError,
 )
 from warden.web import approvals, console, health, incidents, ingest, slack
+from warden.web._media_type import document_json_only, require_json
 from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def create_app(warden: Warden) -> FastAPI:
             warden.stop()
 
     app = FastAPI(title="Warden", version="0.1.0", lifespan=lifespan,
-                  description="Incident triage: AI proposes, policy disposes, a human approves.")
+                  description="Incident triage: AI proposes, policy disposes, a human approves.",
+                  dependencies=[Depends(require_json)])
     app.state.warden = warden
     for router in (ingest.router, incidents.router, approvals.router, slack.router,
                    health.router):
         app.include_router(router)
     console.install(app)
+    document_json_only(app)
 
     @app.exception_handler(WardenError)
     async def _warden_error(request: Request, exc: WardenError) -> JSONResponse:

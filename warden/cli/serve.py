@@ -52,18 +52,27 @@ def serve(
         Path | None, typer.Option(help="Policy YAML (default: WARDEN_POLICY, else built-in).")
     ] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only.")] = False,
+    request_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a client has to send a whole request (headers and body); "
+        "slower ones are disconnected.")] = 10.0,
+    max_connections: Annotated[int | None, typer.Option(
+        min=1, help="Open connections at most; at the bound a new connection displaces the "
+        "one reading its request longest. Default: the descriptor limit less 128.")] = None,
 ) -> None:
     """Run the HTTP API and the triage worker."""
     import uvicorn
 
+    from warden.cli._guarded_http import guarded_protocol, max_connections_for_limit
     from warden.web.app import create_app
 
     settings = _settings(policy)
     if no_worker:
         settings = settings.model_copy(update={"worker_enabled": False})
     warden = _build(settings)
+    http = guarded_protocol(read_timeout_s=request_timeout,
+                            max_connections=max_connections or max_connections_for_limit())
     uvicorn.run(create_app(warden), host=host, port=port, log_config=None,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, http=http)
 
 
 def worker(

@@ -63,25 +63,42 @@ def decode_json(body: bytes) -> object:
     return value
 
 
+_Container = dict[str, object] | list[object]
+
+
 def _refuse_deep(value: object) -> None:
     """Raise ``PayloadError`` naming the first container nested past ``MAX_JSON_DEPTH``."""
-    stack: list[tuple[object, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    # Depths only on the way down (this runs on every delivery); the path is worked out
+    # again only for a body that is refused.
+    stack: list[tuple[_Container, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
-        node, depth, path = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            where = "$" + "".join(f"[{step}]" if isinstance(step, int) else f".{step}"
-                                  for step in path)
+        node, depth = stack.pop()
+        children: Iterable[object] = node.values() if isinstance(node, dict) else node
+        nested = [child for child in children if isinstance(child, dict | list)]
+        if nested and depth == MAX_JSON_DEPTH:
             raise PayloadError(
                 f"the JSON nests arrays and objects more than {MAX_JSON_DEPTH} levels deep",
-                where[:200])
-        if isinstance(node, dict):
-            items: Iterable[tuple[str | int, object]] = node.items()
-        elif isinstance(node, list):
-            items = enumerate(node)
-        else:
-            continue
-        stack.extend((child, depth + 1, (*path, key)) for key, child in items
-                     if isinstance(child, dict | list))
+                _path_past_limit(value, 1, "$")[:200])
+        stack.extend((child, depth + 1) for child in nested)
+
+
+def _path_past_limit(node: object, depth: int, where: str) -> str:
+    """The JSON path of a container at depth ``MAX_JSON_DEPTH + 1`` under ``node`` (at
+    ``depth``, reached by ``where``), else ""; the recursion is bounded by that depth."""
+    if depth > MAX_JSON_DEPTH:
+        return where
+    steps: Iterable[tuple[str, object]]
+    if isinstance(node, dict):
+        steps = ((f".{key}", child) for key, child in node.items())
+    elif isinstance(node, list):
+        steps = ((f"[{i}]", child) for i, child in enumerate(node))
+    else:
+        return ""
+    for step, child in steps:
+        found = _path_past_limit(child, depth + 1, where + step)
+        if found:
+            return found
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

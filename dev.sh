@@ -4,7 +4,7 @@
 #                    start it on the embedded defaults (SQLite ./warden.db, rules triage,
 #                    built-in policy in dry-run) on :8080 (WARDEN_PORT or --port to change)
 #   ./dev.sh test    create .venv, install Warden with its test tools and the Debian packages
-#                    the tests drive (chromium, prometheus, alertmanager), make sure PostgreSQL
+#                    the tests and benches drive (chromium, prometheus, alertmanager, wrk), make sure PostgreSQL
 #                    answers, then run ruff, mypy and the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,6 +22,7 @@ debian_packages() {
   command -v chromium >/dev/null || missing+=(chromium)
   command -v prometheus >/dev/null || missing+=(prometheus)
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v wrk >/dev/null || missing+=(wrk)
   if [ ${#missing[@]} -gt 0 ]; then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -36,7 +35,7 @@ async def load(urls: list[str], requests: int, concurrency: int) -> float:
             for i in counter:
                 body = {"service": f"svc-{i % 60}", "title": "cache memory at 97%",
                         "labels": {"n": str(i)}}
-                response = await client.post("/v1/alerts/generic", content=json.dumps(body))
+                response = await client.post("/v1/alerts/generic", json=body)
                 if response.status_code != 202:
                     raise RuntimeError(f"{response.status_code}: {response.text}")
 

@@ -7,7 +7,8 @@
     ├── IngestError            a payload cannot become alerts (-> 4xx)
     │   ├── UnknownSourceError
     │   ├── PayloadError       wrong shape (-> 422); ``where`` locates it
-    │   │   └── MalformedJSONError  not UTF-8 JSON at all (-> 400)
+    │   │   ├── MalformedJSONError  not UTF-8 JSON at all (-> 400)
+    │   │   └── UnsupportedMediaType  a JSON endpoint got another Content-Type (-> 415)
     │   ├── PayloadTooLarge    (-> 413)
     │   └── AuthError          missing or wrong credentials (-> 401)
     ├── StoreError             the store cannot take the write
@@ -77,6 +78,13 @@ class MalformedJSONError(PayloadError):
     """The body is not JSON at all (or not UTF-8): a 400, not a shape problem."""
 
     status_code = 400
+
+
+class UnsupportedMediaType(PayloadError):
+    """A body sent to a JSON endpoint without ``Content-Type: application/json``: refused
+    before it is read, so a cross-site ``text/plain`` post stores nothing."""
+
+    status_code = 415
 
 
 class PayloadTooLarge(IngestError):

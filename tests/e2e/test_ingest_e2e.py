@@ -53,7 +53,8 @@ def test_alertmanager_firing_then_resolved(warden_server: Any) -> None:
         assert incident["alerts"][0]["labels"]["alertname"] == "HighLatency"
         assert incident["alerts"][0]["severity"] == "critical"
 
-        resolved = client.post("/v1/alerts/alertmanager", content=RESOLVED)
+        resolved = client.post("/v1/alerts/alertmanager", content=RESOLVED,
+                               headers={"content-type": "application/json"})
         assert resolved.status_code == 202
         assert resolved.json()["alerts"][0]["incident_id"] == incident_id
         incident = client.get(f"/v1/incidents/{incident_id}").json()
@@ -65,8 +66,9 @@ def test_duplicate_delivery_is_acknowledged_and_stored_once(warden_server: Any,
                                                             sqlite_url: str) -> None:
     running = warden_server(worker_enabled=False)
     with running.client() as client:
-        first = client.post("/v1/alerts/alertmanager", content=FIRING).json()
-        again = client.post("/v1/alerts/alertmanager", content=FIRING).json()
+        json_type = {"content-type": "application/json"}
+        first = client.post("/v1/alerts/alertmanager", content=FIRING, headers=json_type).json()
+        again = client.post("/v1/alerts/alertmanager", content=FIRING, headers=json_type).json()
     assert again["duplicate"] is True
     assert again["alerts"][0]["alert_id"] == first["alerts"][0]["alert_id"]
     assert again["alerts"][0]["incident_id"] == first["alerts"][0]["incident_id"]
@@ -78,7 +80,7 @@ def test_bad_input_gets_a_clear_4xx_and_stores_nothing(warden_server: Any,
                                                        sqlite_url: str) -> None:
     running = warden_server(worker_enabled=False, max_body_bytes=2048,
                             source_tokens="generic:s3cret")
-    auth = {"authorization": "Bearer s3cret"}
+    auth = {"authorization": "Bearer s3cret", "content-type": "application/json"}
     with running.client() as client:
         cases = [
             (client.post("/v1/alerts/generic", content=b"{not json", headers=auth), 400),
@@ -114,9 +116,11 @@ def test_basic_auth_as_alertmanager_sends_it(warden_server: Any) -> None:
     running = warden_server(worker_enabled=False, source_basic_auth="alertmanager:am:pw")
     good = "Basic " + base64.b64encode(b"am:pw").decode()
     with running.client() as client:
-        assert client.post("/v1/alerts/alertmanager", content=FIRING).status_code == 401
+        json_type = {"content-type": "application/json"}
         assert client.post("/v1/alerts/alertmanager", content=FIRING,
-                           headers={"authorization": good}).status_code == 202
+                           headers=json_type).status_code == 401
+        assert client.post("/v1/alerts/alertmanager", content=FIRING,
+                           headers={**json_type, "authorization": good}).status_code == 202
 
 
 def test_fifty_concurrent_posts_of_one_fingerprint_open_one_incident(store_url: str) -> None:

@@ -3,7 +3,6 @@ OpenAI-compatible server on loopback, budgets, rate limits, escalation and flood
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -153,7 +152,7 @@ def test_a_flood_of_ten_thousand_alerts_about_five_faults_makes_five_model_calls
 
     def send(body: dict[str, Any]) -> int:
         with running.client() as client:
-            response = client.post("/v1/alerts/alertmanager", content=json.dumps(body))
+            response = client.post("/v1/alerts/alertmanager", json=body)
         assert response.status_code == 202, response.text
         return int(response.json()["accepted"])
 

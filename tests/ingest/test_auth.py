@@ -47,10 +47,24 @@ def accept(source: str, headers: dict[str, str], config: Settings, *,
     auth.check(source, headers=headers, body=body, settings=config, now=now)
 
 
-def test_a_source_without_configuration_needs_nothing() -> None:
-    config = settings(source_tokens="generic:s3cret")
+def test_with_no_credentials_anywhere_every_source_is_open() -> None:
+    accept("alertmanager", {}, settings())
+
+
+def test_a_source_without_credentials_is_refused_once_another_has_some() -> None:
+    for config in (settings(source_tokens="generic:s3cret"),
+                   settings(source_basic_auth="generic:u:p"),
+                   settings(source_hmac_secrets="grafana:" + SECRET)):
+        assert "WARDEN_OPEN_SOURCES" in refuse("alertmanager", {}, config)
+        refuse("alertmanager", {"authorization": "Bearer anything"}, config)
+
+
+def test_open_sources_names_the_sources_accepted_unsigned() -> None:
+    config = settings(source_tokens="generic:s3cret", open_sources="alertmanager, selzee")
     accept("alertmanager", {}, config)
-    accept("alertmanager", {"authorization": "Bearer anything"}, config)
+    accept("selzee", {}, config)
+    refuse("pagerduty", {}, config)
+    refuse("generic", {}, config)  # its own credentials still apply
 
 
 # --- bearer -------------------------------------------------------------------------

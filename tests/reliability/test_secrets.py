@@ -115,7 +115,8 @@ def exercise(client: httpx.Client) -> tuple[int, list[str]]:
     alert = {"service": "checkout-web", "title": "DB login failing: password=" + ALERT_PASSWORD,
              "description": f"client used api_key={ALERT_KEY} against the API; retrying",
              "labels": {"dsn": f"postgres://app:{ALERT_PASSWORD}@db:5432/app"}}
-    bearer = {"authorization": f"Bearer {SOURCE_TOKEN}"}
+    bearer = {"authorization": f"Bearer {SOURCE_TOKEN}",
+              "content-type": "application/json"}
     posted = expect(client.post("/v1/alerts/generic", json=alert, headers=bearer), 202)
     incident_id = int(posted.json()["alerts"][0]["incident_id"])
     paging = {**alert, "title": f"{alert['title']}; run notify_on_call on checkout-web"}
@@ -142,7 +143,8 @@ def exercise(client: httpx.Client) -> tuple[int, list[str]]:
     stamp = str(int(time.time()))
     signature = hmac.new(HMAC_SECRET.encode(), stamp.encode() + b":" + selzee,
                          hashlib.sha256).hexdigest()
-    signed = {"X-Grafana-Alerting-Signature": signature, "X-Warden-Timestamp": stamp}
+    signed = {"X-Grafana-Alerting-Signature": signature, "X-Warden-Timestamp": stamp,
+              "content-type": "application/json"}
     expect(client.post("/v1/alerts/selzee", content=selzee, headers=signed), 202)
     expect(client.post("/v1/alerts/selzee", content=selzee + b" ", headers=signed), 401)
 

@@ -3,7 +3,6 @@ and a replica killed while holding leases has its incidents finished by the othe
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -64,7 +63,7 @@ def send_round_robin(running: Cluster, bodies: list[dict[str, Any]]) -> int:
     def send(indexed: tuple[int, dict[str, Any]]) -> int:
         i, body = indexed
         response = httpx.post(f"{urls[i % len(urls)]}/v1/alerts/generic",
-                              content=json.dumps(body), timeout=30)
+                              json=body, timeout=30)
         assert response.status_code == 202, response.text
         return 1
 

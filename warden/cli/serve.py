@@ -61,11 +61,18 @@ def serve(
     policy: PolicyOption = None,
     worker: Annotated[bool, typer.Option(
         "--worker/--no-worker", help="Run the triage worker beside the API.")] = True,
+    request_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a client has to send a whole request (headers and body); "
+        "slower ones are disconnected.")] = 10.0,
+    max_connections: Annotated[int | None, typer.Option(
+        min=1, help="Open connections at most; at the bound a new connection displaces the "
+        "one reading its request longest. Default: the descriptor limit less 128.")] = None,
 ) -> None:
     """Run the HTTP API, the console and the triage worker."""
     import structlog
     import uvicorn
 
+    from warden.cli._guarded_http import guarded_protocol, max_connections_for_limit
     from warden.web.app import create_app
 
     settings = cli_settings(host=host, port=port, policy=policy,
@@ -74,8 +81,10 @@ def serve(
     log = structlog.get_logger("warden")
     for line in banner(describe_setup(warden)):
         (log.warning if line.loud else log.info)(line.event, **line.fields)
+    http = guarded_protocol(read_timeout_s=request_timeout,
+                            max_connections=max_connections or max_connections_for_limit())
     uvicorn.run(create_app(warden), host=settings.host, port=settings.port, log_config=None,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, http=http)
 
 
 def worker(policy: PolicyOption = None) -> None:

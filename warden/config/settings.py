@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     source_hmac_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     hmac_signature_header: str = "X-Grafana-Alerting-Signature"
     hmac_timestamp_header: str = "X-Warden-Timestamp"
+    # Once any source has credentials, a source without its own answers 401 unless named
+    # here: a credential on one source must not leave the others open by accident.
+    open_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Change events (issue 17): GitHub's webhook secret (X-Hub-Signature-256), PagerDuty
     # routing keys mapped to services (ROUTING_KEY:SERVICE pairs), and how long before an
@@ -233,7 +236,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "llm_models", "redact_patterns", "slack_alert_channels", "slack_alert_bot_ids",
-        "llm_instructions_in_user", mode="before",
+        "llm_instructions_in_user", "open_sources", mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> list[str]:

@@ -13,8 +13,10 @@ Each source is configured independently in ``Settings``:
   configure Grafana's timestamp header too.
 
 A source with a token and basic credentials accepts either (both use the Authorization
-header); an HMAC secret is required on top of whichever of those is set. A source with
-nothing configured needs nothing: that is the local default.
+header); an HMAC secret is required on top of whichever of those is set. While no source
+has credentials every source is open: that is the local default. Once any source has
+some, a source with none is refused unless ``settings.open_sources`` names it, so that
+securing one source never leaves the others open by accident.
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ def check(
         _check_authorization(lowered.get("authorization"), token=token, basic=basic)
     if secret is not None:
         _check_signature(lowered, body, secret=secret, settings=settings, now=now)
+    if token is None and basic is None and secret is None and _any_credentials(settings) \
+            and source not in settings.open_sources:
+        raise AuthError(
+            f"the source {source!r} has no credentials of its own while other sources do; "
+            "configure some for it, or name it in WARDEN_OPEN_SOURCES to accept it unsigned")
+
+
+def _any_credentials(settings: Settings) -> bool:
+    return bool(settings.source_tokens or settings.source_basic_auth
+                or settings.source_hmac_secrets)
 
 
 def _same(given: bytes, expected: bytes) -> bool:

@@ -29,6 +29,7 @@ _WHY = {
     409: "Not the current decision, or nothing waits for this (or it expired); nothing "
          "changed.",
     413: "The body is over WARDEN_MAX_BODY_BYTES.",
+    415: "The body is not declared as `application/json`; nothing was read or stored.",
     422: "The payload has the wrong shape; `where` says where.",
     429: "Too many wrong credentials from this client; retry after Retry-After seconds.",
     503: "Overloaded; nothing stored. Retry after Retry-After seconds.",

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +31,7 @@ from warden.web import (
     pagerduty_events,
     slack,
 )
+from warden.web._media_type import document_json_only, require_json
 from warden.web.deps import FailureLimiter
 from warden.web.metrics import Metrics
 
@@ -52,13 +53,15 @@ def create_app(warden: Warden) -> FastAPI:
             warden.stop()
 
     app = FastAPI(title="Warden", version="0.1.0", lifespan=lifespan,
-                  description="Incident triage: AI proposes, policy disposes, a human approves.")
+                  description="Incident triage: AI proposes, policy disposes, a human approves.",
+                  dependencies=[Depends(require_json)])
     app.state.warden = warden
     app.state.auth_failures = FailureLimiter(warden.settings.auth_failures_per_minute)
     for router in (ingest.router, incidents.router, approvals.router, slack.router,
                    health.router, changes.router, pagerduty_events.router):
         app.include_router(router)
     console.install(app)
+    document_json_only(app)
 
     @app.exception_handler(WardenError)
     async def _warden_error(request: Request, exc: WardenError) -> JSONResponse:

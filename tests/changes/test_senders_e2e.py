@@ -12,6 +12,7 @@ from tests.conftest import RunningWarden
 
 GITHUB_SECRET = "gh-webhook-secret"
 GITHUB_OK = sample("github-deployment-status-success.json")
+JSON = {"content-type": "application/json"}
 
 
 def github_headers(body: bytes, *, event: str = "deployment_status",
@@ -32,7 +33,8 @@ def only_change(running: RunningWarden) -> dict[str, Any]:
 def test_generic_change_is_stored_and_listed(warden_server: Any) -> None:
     running: RunningWarden = warden_server(worker_enabled=False)
     with running.client() as client:
-        answer = client.post("/v1/changes/generic", content=sample("generic-deploy.json"))
+        answer = client.post("/v1/changes/generic", content=sample("generic-deploy.json"),
+                             headers=JSON)
     assert answer.status_code == 202, answer.text
     assert answer.json() == {"change_id": 1, "duplicate": False}
     assert only_change(running) == {
@@ -58,7 +60,8 @@ def test_generic_defaults_to_a_deploy_now(warden_server: Any) -> None:
 def test_pagerduty_change_event(warden_server: Any) -> None:
     running: RunningWarden = warden_server(worker_enabled=False)
     with running.client() as client:
-        answer = client.post("/v1/changes/pagerduty", content=sample("pagerduty-change.json"))
+        answer = client.post("/v1/changes/pagerduty", content=sample("pagerduty-change.json"),
+                             headers=JSON)
     assert answer.status_code == 202, answer.text
     assert only_change(running) == {
         "id": 1, "service": "Snapshots", "version": "v1.9.0", "kind": "deploy",
@@ -165,7 +168,8 @@ def test_github_form_encoded_deliveries_are_refused(warden_server: Any, sqlite_u
         answer = client.post("/v1/changes/github", content=body,
                              headers={**github_headers(body, event="ping"),
                                       "content-type": "application/x-www-form-urlencoded"})
-    assert answer.status_code == 400 and "malformed JSON" in answer.json()["detail"]
+    # 415 says what to change in the webhook's settings: its content type.
+    assert answer.status_code == 415 and "application/json" in answer.json()["detail"]
     assert stored(sqlite_url) == (0, 0)
 
 
@@ -185,7 +189,7 @@ def test_a_redelivery_is_stored_once(
     warden_server: Any, store_url: str, sender: str, body: bytes,
 ) -> None:
     running: RunningWarden = warden_server(worker_enabled=False, database_url=store_url)
-    headers = github_headers(body) if sender == "github" else {}
+    headers = github_headers(body) if sender == "github" else JSON
     with running.client() as client:
         first = client.post(f"/v1/changes/{sender}", content=body, headers=headers)
         again = client.post(f"/v1/changes/{sender}", content=body, headers=headers)
@@ -236,7 +240,7 @@ def test_bad_bodies_get_a_clear_4xx_and_store_nothing(
     detail: str,
 ) -> None:
     running: RunningWarden = warden_server(worker_enabled=False)
-    headers = github_headers(body) if sender == "github" else {}
+    headers = github_headers(body) if sender == "github" else JSON
     with running.client() as client:
         answer = client.post(f"/v1/changes/{sender}", content=body, headers=headers)
     assert answer.status_code == status, answer.text

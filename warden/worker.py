@@ -16,12 +16,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from warden import audit
 from warden.approval import expire_overdue
+from warden.changes import with_changes
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
 from warden.policy import decide, decision_json, parse_proposal
 from warden.store import incident_from_row, incident_with_alerts
@@ -228,7 +230,11 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         if row is None:
             return
         incident = incident_from_row(row)
-    request, redactions = redact_request(_request_for(incident, policy), warden.redact_patterns)
+        request = with_changes(
+            session, _request_for(incident, policy), first_alert_at=incident.first_seen,
+            lookback_minutes=warden.settings.change_lookback_minutes,
+            grounding_days=policy.grounding_days, now=warden.clock())
+    request, redactions = redact_request(request, warden.redact_patterns)
 
     provider, note, reservation = worker.provider_for(policy), None, None
     if provider.name != "rules":
@@ -257,7 +263,8 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         # Every alert the incident holds now, not only those the model was shown: a
         # security alert that joined the group meanwhile still sends it to a human.
         decision = decide(incident_with_alerts(session, row), proposal, policy,
-                          history_for(session, service=incident.service, now=now), now)
+                          history_for(session, service=incident.service, now=now,
+                                      grounding_days=policy.grounding_days), now)
         row.proposal_raw = reply.raw
         row.proposal = proposal_json(proposal)
         row.triage_provider = reply.provider
@@ -297,6 +304,9 @@ def _request_for(incident: Any, policy: Any) -> TriageRequest:
         service=incident.service, title=incident.title, description=incident.description,
         labels=dict(incident.labels), severity=incident.severity,
         allowed_actions=tuple(policy.actions), categories=tuple(policy.categories),
+        grounded_actions=MappingProxyType({
+            name: tuple(sorted(spec.params)) for name, spec in policy.actions.items()
+            if spec.params and spec.grounded_params == set(spec.params)}),
     )
 
 

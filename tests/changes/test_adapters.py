@@ -9,9 +9,10 @@ import pytest
 import warden.changes
 import warden.changes.sources
 from tests.changes.conftest import sample
-from warden.changes import Change, ChangeKind, service_key
+from warden.changes import Change, ChangeKind
 from warden.changes.sources import change_adapters
 from warden.config import Settings
+from warden.domain import service_key
 from warden.ingest.accept import Delivery
 
 RECEIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -55,7 +56,7 @@ def test_the_public_api_is_exactly_all() -> None:
     assert sorted(warden.changes.__all__) == [
         "Change", "ChangeKind", "ChangePage", "Ignored", "Recorded", "RecordedChange",
         "accept_change", "auth_source", "changes_before", "deployed_versions",
-        "list_changes", "parse_change", "record", "service_key",
+        "list_changes", "parse_change", "record", "with_changes",
     ]
     assert sorted(warden.changes.sources.__all__) == [
         "ChangeAdapter", "GenericChangeAdapter", "GitHubChangeAdapter",

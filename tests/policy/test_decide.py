@@ -256,6 +256,15 @@ ROWS = [
         reply("rollback", params={"version": "v2.0.1"}),
         Outcome.NEEDS_APPROVAL,
         ReasonCode.APPROVAL_REQUIRED,
+        # The built-in rollback is grounded: v2.0.1 ran before the current v2.0.2.
+        history=History(deployed_versions=("v2.0.1", "v2.0.2")),
+    ),
+    Row(
+        "the built-in rollback to a version never deployed is not grounded",
+        reply("rollback", params={"version": "v9.9.9"}),
+        Outcome.BLOCKED,
+        ReasonCode.PARAM_NOT_GROUNDED,
+        history=History(deployed_versions=("v2.0.1", "v2.0.2")),
     ),
     Row("allowed", reply(), Outcome.EXECUTE, ReasonCode.ALLOWED),
     Row(

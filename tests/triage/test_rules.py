@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +15,8 @@ from hypothesis import strategies as st
 from warden.domain import Proposal, Severity
 from warden.policy import DEFAULT_CATEGORIES, parse_proposal
 from warden.triage import TriageRequest
-from warden.triage.providers.rules import RulesProvider, classify
+from warden.triage.provider import RecentChange
+from warden.triage.providers.rules import DEPLOY_SUSPECT_MINUTES, RulesProvider, classify
 from warden.triage.providers.rules.expression import expression_of, generator_url
 from warden.triage.providers.rules.families import CAUSE_FAMILIES, METRIC_FAMILIES, WORD_FAMILIES
 
@@ -450,3 +454,51 @@ def test_any_alert_gets_a_well_formed_proposal(
         assert proposal.suggested_action.name in actions
         assert proposal.suggested_action.name != "rollback"
         assert proposal.suggested_action.service == service
+
+
+# A deploy just before a regression: roll it back to the version the record shows before it.
+
+_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def after_deploy(
+    title: str, *, minutes_before: float = 2, versions: tuple[str, ...] = ("v1.4.1", "v1.4.2"),
+    grounded: dict[str, tuple[str, ...]] | None = None, newest: str = "v1.4.2",
+) -> TriageRequest:
+    return replace(
+        request(title),
+        grounded_actions={"rollback": ("version",)} if grounded is None else grounded,
+        changes=(RecentChange("config", None, "pool size 20", _AT, 1),
+                 RecentChange("deploy", newest, "", _AT, minutes_before)),
+        deployed_versions=versions,
+    )
+
+
+@pytest.mark.parametrize("title", [
+    "p99 latency above 2s",                  # latency
+    "HTTP 5xx error rate above 5%",          # errors
+    "Pod crash looping after start",         # crashes
+])
+def test_a_regression_right_after_a_deploy_rolls_back_to_the_version_before(title: str) -> None:
+    proposal = propose(after_deploy(title))
+    assert proposal.suggested_action is not None
+    assert proposal.suggested_action.name == "rollback"
+    assert dict(proposal.suggested_action.params) == {"version": "v1.4.1"}
+    assert "Deploy v1.4.2 landed 2 min before the first alert" in proposal.root_cause
+
+
+@pytest.mark.parametrize("changed", [
+    {"minutes_before": DEPLOY_SUSPECT_MINUTES + 1},        # too long before the alert
+    {"versions": ("v1.4.2",)},                             # nothing recorded before it
+    {"versions": ("v1.4.1", "v1.4.2", "v1.4.3")},          # the record says v1.4.3 runs now
+    {"grounded": {}},                                      # the policy grounds no action
+])
+def test_no_rollback_without_a_suspect_deploy_and_a_grounded_action(
+    changed: dict[str, Any],
+) -> None:
+    suggested = propose(after_deploy("p99 latency above 2s", **changed)).suggested_action
+    assert suggested is None or suggested.name != "rollback"
+
+
+def test_a_disk_alert_after_a_deploy_is_not_rolled_back() -> None:
+    assert propose(after_deploy("Disk almost full")).suggested_action is None

@@ -15,8 +15,9 @@ from warden.store.history import history_for
 
 def recheck(session: Session, row: IncidentRow, *, policy: Policy, now: datetime) -> Decision:
     """``decide`` on the incident's stored raw reply with the alerts the incident holds,
-    the execution history, freezes, policy and clock of ``now``. Reads only; an incident
-    never triaged is malformed, so blocked."""
+    the execution history, freezes, recorded deploys, policy and clock of ``now``. Reads
+    only; an incident never triaged is malformed, so blocked."""
     proposal = parse_proposal(row.proposal_raw or "", categories=policy.categories)
-    history = history_for(session, service=row.service, now=now)
+    history = history_for(session, service=row.service, now=now,
+                          grounding_days=policy.grounding_days)
     return decide(incident_with_alerts(session, row), proposal, policy, history, now)

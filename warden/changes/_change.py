@@ -6,16 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def service_key(service: str) -> str:
-    """The service key (policy.md, *One service, one key*): the name, ASCII-lower-cased.
-
-    Only ``A``-``Z`` fold: ``str.lower`` would also fold letters such as the Kelvin sign
-    into ``k`` and make two different names one key.
-    """
-    return service.translate(_ASCII_LOWER)
+from warden.domain import service_key
 
 
 class ChangeKind(StrEnum):

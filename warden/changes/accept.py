@@ -9,9 +9,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from warden.changes._change import Change, Ignored, service_key
+from warden.changes._change import Change, Ignored
 from warden.changes.sources import change_adapters
 from warden.config import Settings
+from warden.domain import service_key
 from warden.errors import OverloadedError, UnknownSourceError
 from warden.ingest import auth
 from warden.ingest.accept import Delivery

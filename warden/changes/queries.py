@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from warden.changes._change import Change, ChangeKind, RecordedChange
-from warden.changes._change import service_key as key_of
+from warden.domain import service_key as key_of
 from warden.store import ChangeRow
 
 

@@ -80,16 +80,17 @@ class _TargetHandler(_Handler):
 
 
 class ScriptedModel(_Server):
-    """``POST .../chat/completions``: the reply scripted for a phrase of the prompt."""
+    """``POST .../chat/completions``: the reply scripted for a phrase of the prompt; a
+    phrase scripted ``None`` gets a 503, as from a model that is down."""
 
-    def __init__(self, script: Mapping[str, str], *, fallback: str) -> None:
+    def __init__(self, script: Mapping[str, str | None], *, fallback: str) -> None:
         super().__init__(_ModelHandler)
         self.script = dict(script)
         self.fallback = fallback
         self.ids = count(1)
         self.calls = 0
 
-    def reply_for(self, prompt: str) -> str:
+    def reply_for(self, prompt: str) -> str | None:
         self.calls += 1
         return next((reply for phrase, reply in self.script.items() if phrase in prompt),
                     self.fallback)
@@ -106,6 +107,9 @@ class _ModelHandler(_Handler):
             return
         prompt = json.dumps(body.get("messages", []), ensure_ascii=False)
         content = self.server.reply_for(prompt)
+        if content is None:
+            self._json(503, {"error": {"message": "model unavailable", "type": "server_error"}})
+            return
         prompt_tokens, completion_tokens = len(prompt) // 4, len(content) // 4
         self._json(200, {
             "id": f"demo-{next(self.server.ids)}", "object": "chat.completion",

@@ -7,17 +7,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from warden.changes.queries import deployed_versions
 from warden.domain import History, service_key
 from warden.store.tables import ExecutionRow, FreezeRow
 
 
-def history_for(session: Session, *, service: str, now: datetime) -> History:
-    """Automated executions (dry runs included, approved ones not) and the freeze, as the
-    policy counts them, for every spelling of ``service`` (its service key).
+def history_for(
+    session: Session, *, service: str, now: datetime, grounding_days: float
+) -> History:
+    """Automated executions (dry runs included, approved ones not), the freeze and the
+    recorded deploys within the policy's ``grounding_days``, as the policy counts them,
+    for every spelling of ``service`` (its service key).
 
-    Recorded deploys and precedents are not stored yet (change events and the trust
-    ladder feed them): ``deployed_versions`` is empty and ``precedents`` 0, so a grounded
-    param is never grounded and an action that needs a precedent waits for a human.
+    Precedents are not stored yet (the trust ladder feeds them): ``precedents`` is 0, so
+    an action that needs a precedent waits for a human.
     """
     key = service_key(service)
     hour_ago = now - timedelta(hours=1)
@@ -36,6 +39,6 @@ def history_for(session: Session, *, service: str, now: datetime) -> History:
         ).scalar_one(),
         last_automated_minutes_ago=None if last is None else (now - last).total_seconds() / 60,
         frozen=session.get(FreezeRow, key) is not None,
-        deployed_versions=(),
+        deployed_versions=deployed_versions(session, key, now, grounding_days),
         precedents=0,
     )

@@ -8,10 +8,24 @@ or a ``MalformedProposal``, so a provider never hands the pipeline a parsed valu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 from warden.domain import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class RecentChange:
+    """A change recorded on the incident's service before its first alert, as a provider
+    sees it: ``minutes_before`` the first alert (``at``); ``summary`` already redacted."""
+
+    kind: str
+    version: str | None
+    summary: str
+    at: datetime
+    minutes_before: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +33,13 @@ class TriageRequest:
     """One incident as a provider sees it: its text already redacted.
 
     ``allowed_actions`` are the action names of the policy, the only names a provider
-    should suggest; ``categories`` the policy's category set.
+    should suggest; ``categories`` the policy's category set. ``grounded_actions`` maps
+    each allowed action whose params are all grounded (``from: deployed_versions``) to
+    those params: a version Warden knows is all they need.
+
+    ``changes`` are the service key's changes in the lookback before the first alert,
+    newest first; ``deployed_versions`` the versions it has run within the policy's
+    ``grounding_days``, oldest first, the last one current (what check 5b grounds on).
     """
 
     service: str
@@ -29,6 +49,10 @@ class TriageRequest:
     severity: Severity | None
     allowed_actions: tuple[str, ...]
     categories: tuple[str, ...]
+    grounded_actions: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    changes: tuple[RecentChange, ...] = ()
+    deployed_versions: tuple[str, ...] = ()
 
 
 CallOutcome = Literal["ok", "error", "timeout", "rate_limited", "malformed"]

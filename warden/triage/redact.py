@@ -216,11 +216,11 @@ def compile_patterns(patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
 def redact_request(
     request: TriageRequest, extra_patterns: Sequence[re.Pattern[str]] = ()
 ) -> tuple[TriageRequest, Mapping[str, int]]:
-    """Redact the request's title, description and label values.
+    """Redact the request's title, description, label values and change summaries.
 
     Returns the redacted request and the counts summed over those fields. The service
-    name, label names, actions and categories are identifiers Warden needs verbatim and
-    are left as they are.
+    name, label names, actions, categories and versions are identifiers Warden needs
+    verbatim (a proposed version must match a recorded one) and are left as they are.
     """
     total: Counter[str] = Counter()
 
@@ -232,7 +232,9 @@ def redact_request(
     title = clean(request.title)
     description = clean(request.description)
     labels = {name: clean(value) for name, value in request.labels.items()}
+    changes = tuple(replace(change, summary=clean(change.summary)) for change in request.changes)
     redacted = replace(
-        request, title=title, description=description, labels=MappingProxyType(labels)
+        request, title=title, description=description, labels=MappingProxyType(labels),
+        changes=changes,
     )
     return redacted, MappingProxyType(dict(total))

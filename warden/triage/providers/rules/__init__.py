@@ -14,6 +14,12 @@ each implemented by a named family of weighted phrases (``families.py``):
   also the answer when nothing names latency, connectivity or exhaustion clearly.
 
 The severity comes from the same reading (``severity.py``), never from the alert's own.
+
+A regression that follows a deploy is rolled back: when a deploy with a version landed on
+the service at most ``DEPLOY_SUSPECT_MINUTES`` before the first alert, the alert reads
+like a regression (latency, errors, crashes) and the policy offers an action whose params
+are all grounded (``from: deployed_versions``), the suggestion is that action with the
+version that ran before the newest deploy. Without such a deploy nothing changes.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from warden.triage.providers.rules.families import (
 )
 from warden.triage.providers.rules.severity import infer_severity
 
-__all__ = ["Classification", "Evidence", "RulesProvider", "classify"]
+__all__ = ["DEPLOY_SUSPECT_MINUTES", "Classification", "Evidence", "RulesProvider", "classify"]
 
 # Words telling that clearing a cache is the fitting first aid for exhaustion.
 _CACHE_WORDS = re.compile(r"\bcache[sd]?\b|\bmemory\b|\bheap\b|\bredis\b|\bmemcached\b|\boom\b")
@@ -49,6 +55,15 @@ _RESTART_WORDS = re.compile(
     r"\bcrash ?loop(ing|backoff)?\b|\bcrash(ed|es|ing)?\b|\bunhealthy\b|\bnot responding\b"
     r"|\bhung\b|\bhang(s|ing)?\b|\bdeadlock(s|ed)?\b|\btoo many restarts\b|\bstuck\b"
 )
+
+# Errors and crashes read as a regression when a deploy just landed (latency does too).
+_REGRESSION_WORDS = re.compile(
+    r"\berrors?\b|\berror rate\b|\bexceptions?\b|\b5xx\b|\bhttp 5\d\d\b|\bpanic(s|ked)?\b"
+    r"|\bcrash ?loop(ing|backoff)?\b|\bcrash(ed|es|ing)?\b"
+)
+# A deploy at most this long before the first alert is the likeliest cause of a
+# regression (issue 17: "what changed on this service just before it broke").
+DEPLOY_SUSPECT_MINUTES = 30.0
 
 # A template placeholder (`{{ $labels.instance }}`) in an unrendered alert says nothing.
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
@@ -161,6 +176,37 @@ def _suggest(category: str, text: str, allowed: Iterable[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Rollback:
+    """The grounded action back to ``version``, which ran before the ``deployed`` one."""
+
+    action: str
+    params: tuple[str, ...]
+    version: str
+    deployed: str
+    minutes_before: float
+
+
+def _rollback(request: TriageRequest, category: str, text: str) -> _Rollback | None:
+    """A rollback of the newest deploy, when it just landed and the alert reads like the
+    regression it caused; None otherwise. The version is the one the record shows running
+    before the newest deploy, so check 5b of the policy finds it grounded."""
+    if category != LAT and not _REGRESSION_WORDS.search(text):
+        return None
+    deploys = [c for c in request.changes if c.kind == "deploy" and c.version is not None]
+    if not deploys or deploys[0].minutes_before > DEPLOY_SUSPECT_MINUTES:
+        return None
+    newest, versions = deploys[0], request.deployed_versions
+    # The record must agree that the newest deploy is what runs now and name its predecessor.
+    if len(versions) < 2 or versions[-1] != newest.version:
+        return None
+    action = next((a for a in request.allowed_actions if a in request.grounded_actions), None)
+    if action is None:
+        return None
+    return _Rollback(action, request.grounded_actions[action], versions[-2], versions[-1],
+                     newest.minutes_before)
+
+
 def _root_cause(result: Classification) -> str:
     if not result.evidence:
         return "No latency, connectivity or resource signal in the alert text."
@@ -176,8 +222,9 @@ class RulesProvider:
 
     The severity in the reply is the request's own when it has one (the monitoring
     system knows better than word matching), else the inferred one. The suggested
-    action is always one of ``request.allowed_actions``, targets ``request.service``, and
-    never needs params (a rollback's version cannot be guessed from text).
+    action is always one of ``request.allowed_actions`` and targets ``request.service``;
+    it has params only when it rolls back a deploy (its version from the record, never
+    from the text).
     """
 
     name = "rules"
@@ -187,17 +234,25 @@ class RulesProvider:
         result = classify(request)
         alertname = request.labels.get("alertname", "")
         text = _normalise(f"{request.title} {alertname} {request.description}")
-        action = _suggest(result.category, text, request.allowed_actions)
+        rollback = _rollback(request, result.category, text)
+        root_cause = _root_cause(result)
+        if rollback is not None:
+            suggested: dict[str, object] | None = {
+                "name": rollback.action, "service": request.service,
+                "params": dict.fromkeys(rollback.params, rollback.version)}
+            root_cause += (f" Deploy {rollback.deployed} landed "
+                           f"{rollback.minutes_before:.0f} min before the first alert; "
+                           f"{rollback.version} ran before it.")
+        else:
+            action = _suggest(result.category, text, request.allowed_actions)
+            suggested = (None if action is None
+                         else {"name": action, "service": request.service, "params": {}})
         category = result.category if result.category in request.categories else UNK
         proposal = {
             "category": category,
             "severity": (request.severity or result.severity).value,
-            "root_cause": _root_cause(result),
-            "suggested_action": (
-                None
-                if action is None
-                else {"name": action, "service": request.service, "params": {}}
-            ),
+            "root_cause": root_cause,
+            "suggested_action": suggested,
             "confidence": result.confidence,
         }
         return TriageReply(

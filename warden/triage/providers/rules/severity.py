@@ -18,15 +18,30 @@ from warden.triage.providers.rules.families import CONN, DOWN, RES
 
 @dataclass(frozen=True, slots=True)
 class SeverityFamily:
-    """Phrases that move the severity score by ``step`` (once per family)."""
+    """Phrases that move the severity score by ``step`` (once per family), found in the
+    alert's words or, when ``reads_expression``, in its rule's expression."""
 
     name: str
     step: int
     pattern: re.Pattern[str]
+    reads_expression: bool = False
 
 
 def _severity_family(name: str, step: int, *phrases: str) -> SeverityFamily:
     return SeverityFamily(name, step, re.compile("|".join(phrases)))
+
+
+def _expression_family(name: str, step: int, *shapes: str) -> SeverityFamily:
+    return SeverityFamily(name, step, re.compile("|".join(shapes)), reads_expression=True)
+
+
+# A counter of failures (errors, drops, exceptions) read as a rate or an increase.
+_FAILURE_COUNTER = (
+    r"\b(rate|irate|increase|delta)\(\s*\w*(fail|error|drop|exception|abort)\w*\s*\[[^\]]*\]\s*\)"
+)
+# A comparison that fires on the first occurrence: `> 0`, `!= 0`, `>= 1`, or a rate above
+# a token fraction per second (`> 0.05`).
+_FIRST_OCCURRENCE = r"\)*\s*(>\s*0(\.0*[1-9])?|!=\s*0|>=\s*1)(?![\d.])"
 
 
 SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
@@ -94,11 +109,33 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         r"\bwarning\b|\bapproaching\b|\bnearly\b|\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
     ),
     _severity_family("hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b|\btoo many\b"),
+    # labelling.md, How to decide 4: "critical for outages, data loss and what breaks users
+    # now, warning for ... approaching limits". A limit already reached is no longer
+    # approached: the disk has run out, no address is left, the provider rate-limits now.
+    _severity_family(
+        "a limit already reached",
+        2,
+        r"\b(has|have) run out\b|\bran out\b|\bno (available|free)\b|\bout of disk\b",
+        r"\b(being|is|are) rate.?limited\b",
+    ),
+    # labelling.md, How to decide 4, "warning for degradation": upkeep overdue for days
+    # (a table not vacuumed or analysed) degrades slowly; it breaks nothing now.
+    _severity_family(
+        "upkeep overdue",
+        -1,
+        r"\bnot (been )?(auto )?(vacuumed|vaccumed|vacuum|analy[sz]ed)\b",
+    ),
+    # labelling.md, How to decide 4, "critical for ... data loss and what breaks users
+    # now": a rule that fires on the first failure says its author tolerates none. The
+    # expression shows it: a failure counter's rate or increase compared with zero.
+    _expression_family(
+        "fires on the first failure", 1, _FAILURE_COUNTER + r"[^<>=!/*]{0,40}" + _FIRST_OCCURRENCE
+    ),
 )
 # Notices: under-use, recent events, advice.
 NOTICE = re.compile(
     r"\bunderutili[sz]ed\b|\brecently\b|\brestarted\b|\binitiali[sz]ing\b|\binfo(rmational)?\b"
-    r"|\bconsider\b|\bunused\b|\bnot (auto )?analy[sz]ed\b"
+    r"|\bconsider\b|\bunused\b"
 )
 # Where a category's score starts. Something unreachable is rarely minor: connectivity
 # starts one step up; exhaustion is mostly a limit being approached: one step down.
@@ -108,15 +145,22 @@ _CRITICAL_TITLE = re.compile(r"\bcritical\b")
 _WARNING_TITLE = re.compile(r"\bwarning\b")
 
 
-def infer_severity(category: str, headline: str, description: str) -> Severity:
-    """The severity the alert's words and category suggest. Pure."""
+def infer_severity(
+    category: str, headline: str, description: str, expression: str = ""
+) -> Severity:
+    """The severity the alert's words, its rule's expression (as ``metric_reading`` gives
+    it) and its category suggest. Pure."""
     if _CRITICAL_TITLE.search(headline):
         return Severity.CRITICAL
     if _WARNING_TITLE.search(headline):
         return Severity.MEDIUM
     text = f"{headline} . {description}"
     score = _START.get(category, 0)
-    score += sum(family.step for family in SEVERITY_FAMILIES if family.pattern.search(text))
+    score += sum(
+        family.step
+        for family in SEVERITY_FAMILIES
+        if family.pattern.search(expression if family.reads_expression else text)
+    )
     if score >= 2:
         return Severity.CRITICAL
     if NOTICE.search(text):

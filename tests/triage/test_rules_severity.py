@@ -1,0 +1,110 @@
+"""Severity families of the rules provider: examples written from labelling.md's severity
+conventions (How to decide 4), not taken from the labelled data."""
+
+from __future__ import annotations
+
+import pytest
+
+from warden.domain import Proposal, Severity
+from warden.policy import DEFAULT_CATEGORIES, parse_proposal
+from warden.triage import TriageRequest
+from warden.triage.providers.rules import RulesProvider
+from warden.triage.providers.rules.expression import generator_url
+from warden.triage.providers.rules.severity import SEVERITY_FAMILIES
+
+
+def severity_of(title: str, description: str = "", expr: str | None = None) -> Severity:
+    labels = {} if expr is None else {"generatorURL": generator_url(expr)}
+    request = TriageRequest(
+        service="ledger",
+        title=title,
+        description=description,
+        labels=labels,
+        severity=None,
+        allowed_actions=("notify_on_call",),
+        categories=DEFAULT_CATEGORIES,
+    )
+    parsed = parse_proposal(RulesProvider().propose(request).raw, categories=DEFAULT_CATEGORIES)
+    assert isinstance(parsed, Proposal), parsed
+    return parsed.severity
+
+
+URGENT = (Severity.CRITICAL, Severity.HIGH)
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Ledger volume has run out of space", "the ledger volume has run out of space"),
+        ("Build cache ran out of disk", "no bytes left on the build cache volume"),
+        ("Subnet pool drained", "the VPC has no available addresses for new workers"),
+        ("Worker node out of disk", "node-7 reports the OutOfDisk condition"),
+        ("Payment gateway quota", "we are being rate-limited by the card network"),
+    ],
+)
+def test_a_limit_already_reached_is_urgent(title: str, description: str) -> None:
+    assert severity_of(title, description) in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Ledger volume filling up", "the ledger volume is running out of space (85% used)"),
+        ("Card network quota approaching", "80% of the daily rate limit is used"),
+    ],
+)
+def test_a_limit_still_approached_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Orders table not vacuumed", "table orders has not been vacuumed for 9 days"),
+        ("Invoices table not analysed", "table invoices has not been auto analysed for 12 days"),
+    ],
+)
+def test_overdue_upkeep_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+FAILURE_TITLE = "Ledger export errors"
+FAILURE_DESCRIPTION = "the ledger exporter reports export errors"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "increase(ledger_export_errors_total[10m]) > 0",
+        'sum by (job) (rate(ledger_export_failures_total{job="ledger"}[5m])) > 0.05',
+        "delta(ledger_export_dropped_total[1h]) >= 1",
+        "rate(ledger_export_exceptions_total[5m]) != 0",
+    ],
+)
+def test_a_rule_firing_on_the_first_failure_is_urgent(expr: str) -> None:
+    assert severity_of(FAILURE_TITLE, FAILURE_DESCRIPTION, expr) in URGENT
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        # A tolerated amount of failures, a share of requests, or a gauge, not a counter.
+        "increase(ledger_export_errors_total[10m]) > 25",
+        "rate(ledger_export_errors_total[5m]) / rate(ledger_exports_total[5m]) > 0.1",
+        "ledger_export_errors > 0",
+    ],
+)
+def test_a_rule_tolerating_failures_is_a_warning(expr: str) -> None:
+    assert severity_of(FAILURE_TITLE, FAILURE_DESCRIPTION, expr) == Severity.MEDIUM
+
+
+def test_the_same_words_without_an_expression_are_a_warning() -> None:
+    assert severity_of(FAILURE_TITLE, FAILURE_DESCRIPTION) == Severity.MEDIUM
+
+
+def test_every_severity_family_cites_labelling_or_is_named() -> None:
+    names = [family.name for family in SEVERITY_FAMILIES]
+    assert len(names) == len(set(names))
+    assert {"a limit already reached", "upkeep overdue", "fires on the first failure"} <= set(
+        names
+    )

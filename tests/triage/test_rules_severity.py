@@ -102,9 +102,70 @@ def test_the_same_words_without_an_expression_are_a_warning() -> None:
     assert severity_of(FAILURE_TITLE, FAILURE_DESCRIPTION) == Severity.MEDIUM
 
 
-def test_every_severity_family_cites_labelling_or_is_named() -> None:
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Orders database replication lag", "the replica is 40 s behind the primary"),
+        ("Ledger replica behind", "replication lag of the ledger replica is 2 GB"),
+    ],
+)
+def test_a_replica_behind_puts_data_at_risk(title: str, description: str) -> None:
+    assert severity_of(title, description) in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Ingress router dropping spans", "the router fails to export 3% of its spans"),
+        (
+            "Gateway dropping log lines",
+            "the gateway drops log messages: its syslog sink is unreachable",
+        ),
+    ],
+)
+def test_lost_telemetry_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_the_same_failure_losing_user_data_is_urgent() -> None:
+    assert (
+        severity_of("Ingress router dropping orders", "the router fails to write 3% of orders")
+        in URGENT
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Kernel update pending", "worker-3 requires a reboot to load the new kernel"),
+        ("Router config warnings", "the router logged 40 config warnings in the last hour"),
+    ],
+)
+def test_notices_are_info(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.LOW
+
+
+def test_nearing_a_limit_lowers_the_severity() -> None:
+    # Hardware at fault is critical; still short of the trip point, one step less.
+    reached = severity_of("Drive temperature at trip value", "drive sda at its trip value")
+    assert reached == Severity.CRITICAL
+    nearing = severity_of("Drive temperature nearing trip value", "drive sda at 80% of it")
+    assert nearing != Severity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("search_cluster_health_status != 0", URGENT),
+        ("search_cluster_health_status == 1", (Severity.MEDIUM,)),
+    ],
+)
+def test_a_rule_on_any_unhealthy_verdict_is_urgent(
+    expr: str, expected: tuple[Severity, ...]
+) -> None:
+    assert severity_of("Search cluster health", "the cluster reports its health", expr) in expected
+
+
+def test_severity_family_names_are_unique() -> None:
     names = [family.name for family in SEVERITY_FAMILIES]
     assert len(names) == len(set(names))
-    assert {"a limit already reached", "upkeep overdue", "fires on the first failure"} <= set(
-        names
-    )

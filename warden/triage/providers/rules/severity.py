@@ -53,7 +53,7 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "data at risk",
         2,
-        r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b",
+        r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b|\breplicat\w* lag\b",
         r"\bsplit.?brain\b|\btoo many (masters|leaders|primar(y|ies))\b",
     ),
     # States that are broken outright, not degraded: an expired or revoked credential, a
@@ -106,9 +106,18 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "degradation or an approaching limit",
         -1,
-        r"\bwarning\b|\bapproaching\b|\bnearly\b|\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
+        r"\bwarning\b|\bapproaching\b|\bnearly\b|\bnear(ing)?\b|(?<!highly )\bdegraded\b",
+        r"\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
     ),
     _severity_family("hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b|\btoo many\b"),
+    # labelling.md, How to decide 4: critical is for "what breaks users now". Spans, traces
+    # and log lines lost leave the service working and its users unharmed; only the view
+    # into it degrades.
+    _severity_family(
+        "only telemetry is lost",
+        -2,
+        r"\bspans?\b|\btraces?\b|\blog (messages|records|lines|entries)\b|\blogs\b",
+    ),
     # labelling.md, How to decide 4: "critical for outages, data loss and what breaks users
     # now, warning for ... approaching limits". A limit already reached is no longer
     # approached: the disk has run out, no address is left, the provider rate-limits now.
@@ -131,11 +140,17 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _expression_family(
         "fires on the first failure", 1, _FAILURE_COUNTER + r"[^<>=!/*]{0,40}" + _FIRST_OCCURRENCE
     ),
+    # labelling.md, How to decide 4, "critical for outages": a rule on a system's own
+    # health verdict that fires on any state but healthy (`!= 0`) covers its worst state
+    # (red, failed), unlike one that picks the middle state (`== 1`, yellow).
+    _expression_family(
+        "any health verdict but healthy", 1, r"\b\w*(health|cluster)\w*_status\s*!=\s*0\b"
+    ),
 )
 # Notices: under-use, recent events, advice.
 NOTICE = re.compile(
     r"\bunderutili[sz]ed\b|\brecently\b|\brestarted\b|\binitiali[sz]ing\b|\binfo(rmational)?\b"
-    r"|\bconsider\b|\bunused\b"
+    r"|\bconsider\b|\bunused\b|\brequires? (a )?reboot\b|\bwarnings\b"
 )
 # Where a category's score starts. Something unreachable is rarely minor: connectivity
 # starts one step up; exhaustion is mostly a limit being approached: one step down.

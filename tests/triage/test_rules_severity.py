@@ -169,3 +169,19 @@ def test_a_rule_on_any_unhealthy_verdict_is_urgent(
 def test_severity_family_names_are_unique() -> None:
     names = [family.name for family in SEVERITY_FAMILIES]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ['ledger_worker_running{pool="eu"} == 0', "sum by (pool) (ledger_replica_ready) < 1"],
+)
+def test_a_rule_asking_whether_anything_runs_is_urgent(expr: str) -> None:
+    assert severity_of("Ledger workers", "ledger worker pool status", expr) in URGENT
+
+
+def test_a_forecast_of_a_limit_is_a_warning() -> None:
+    # Words alone read as a limit already reached; the forecast says it is still ahead.
+    words = ("Ledger volume out of disk", "ledger volume will have no free space")
+    assert severity_of(*words) in URGENT
+    expr = "predict_linear(ledger_volume_free_bytes[6h], 4 * 3600) < 0"
+    assert severity_of(*words, expr) == Severity.MEDIUM

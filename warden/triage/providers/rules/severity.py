@@ -143,6 +143,16 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     # labelling.md, How to decide 4, "critical for outages": a rule on a system's own
     # health verdict that fires on any state but healthy (`!= 0`) covers its worst state
     # (red, failed), unlike one that picks the middle state (`== 1`, yellow).
+    # labelling.md, How to decide 4, "critical for outages": the rule asks whether anything
+    # is up, running or ready at all, whatever its words call it.
+    _expression_family(
+        "nothing up or running",
+        1,
+        r"\b\w*(up|running|ready|available|healthy|alive|online|connected)\)*\s*(==\s*0|<\s*1)(?![\d.])",
+    ),
+    # labelling.md, How to decide 4, "warning for ... approaching limits": a forecast
+    # (`predict_linear`) fires before the limit is reached.
+    _expression_family("a forecast of a limit", -1, r"\bpredict_linear\("),
     _expression_family(
         "any health verdict but healthy", 1, r"\b\w*(health|cluster)\w*_status\s*!=\s*0\b"
     ),

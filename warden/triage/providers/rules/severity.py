@@ -2,9 +2,10 @@
 
 Rule authors use ``critical`` for outages, data loss and what breaks users now, ``warning``
 for degradation and approaching limits, ``info`` for notices. Each family below moves a
-score up or down by its step; the total picks the level: 2 or more critical, 1 high,
-0 or less medium; a notice is low unless the score reaches critical. The alert's own
-severity is never read here.
+score up or down by its step; most read the alert's words, a few read the rule's
+expression (what makes it fire: the first failure, nothing running, a forecast). The total
+picks the level: 2 or more critical, 1 high, 0 or less medium; a notice is low unless the
+score reaches critical. The alert's own severity is never read here.
 """
 
 from __future__ import annotations

@@ -331,7 +331,8 @@ def test_speculation_weighs_less_than_statement() -> None:
         ("High memory usage", "Memory usage above 80%", Severity.MEDIUM),
         ("CPU underutilized", "CPU load below 20% for a week, consider downsizing", Severity.LOW),
         ("Replica unreachable", "replica-2 cannot be reached", Severity.CRITICAL),
-        ("Network bond degraded", "bond0 on host-1 runs on one link", Severity.HIGH),
+        # labelling.md: "warning for degradation"; the other link still carries traffic.
+        ("Network bond degraded", "bond0 on host-1 runs on one link", Severity.MEDIUM),
         ("gRPC calls slowing down", "p99 of gRPC calls keeps rising", Severity.MEDIUM),
         ("High HTTP 5xx rate", "8% of responses are 5xx", Severity.HIGH),
         ("High HTTP 4xx rate", "8% of responses are 4xx", Severity.MEDIUM),

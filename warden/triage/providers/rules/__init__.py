@@ -160,7 +160,7 @@ def classify(request: TriageRequest) -> Classification:
         confidence = round(0.2 + 0.75 * strength * share, 2)
     return Classification(
         category=category,
-        severity=infer_severity(category, headline, description),
+        severity=infer_severity(category, headline, description, expression),
         confidence=confidence,
         evidence=tuple(dict.fromkeys(evidence[category])),
         scores=MappingProxyType(scores),

@@ -2,9 +2,10 @@
 
 Rule authors use ``critical`` for outages, data loss and what breaks users now, ``warning``
 for degradation and approaching limits, ``info`` for notices. Each family below moves a
-score up or down by its step; the total picks the level: 2 or more critical, 1 high,
-0 or less medium; a notice is low unless the score reaches critical. The alert's own
-severity is never read here.
+score up or down by its step; most read the alert's words, a few read the rule's
+expression (what makes it fire: the first failure, nothing running, a forecast). The total
+picks the level: 2 or more critical, 1 high, 0 or less medium; a notice is low unless the
+score reaches critical. The alert's own severity is never read here.
 """
 
 from __future__ import annotations
@@ -18,15 +19,30 @@ from warden.triage.providers.rules.families import CONN, DOWN, RES
 
 @dataclass(frozen=True, slots=True)
 class SeverityFamily:
-    """Phrases that move the severity score by ``step`` (once per family)."""
+    """Phrases that move the severity score by ``step`` (once per family), found in the
+    alert's words or, when ``reads_expression``, in its rule's expression."""
 
     name: str
     step: int
     pattern: re.Pattern[str]
+    reads_expression: bool = False
 
 
 def _severity_family(name: str, step: int, *phrases: str) -> SeverityFamily:
     return SeverityFamily(name, step, re.compile("|".join(phrases)))
+
+
+def _expression_family(name: str, step: int, *shapes: str) -> SeverityFamily:
+    return SeverityFamily(name, step, re.compile("|".join(shapes)), reads_expression=True)
+
+
+# A counter of failures (errors, drops, exceptions) read as a rate or an increase.
+_FAILURE_COUNTER = (
+    r"\b(rate|irate|increase|delta)\(\s*\w*(fail|error|drop|exception|abort)\w*\s*\[[^\]]*\]\s*\)"
+)
+# A comparison that fires on the first occurrence: `> 0`, `!= 0`, `>= 1`, or a rate above
+# a token fraction per second (`> 0.05`).
+_FIRST_OCCURRENCE = r"\)*\s*(>\s*0(\.0*[1-9])?|!=\s*0|>=\s*1)(?![\d.])"
 
 
 SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
@@ -38,7 +54,7 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "data at risk",
         2,
-        r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b",
+        r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b|\breplicat\w* lag\b",
         r"\bsplit.?brain\b|\btoo many (masters|leaders|primar(y|ies))\b",
     ),
     # States that are broken outright, not degraded: an expired or revoked credential, a
@@ -91,14 +107,61 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "degradation or an approaching limit",
         -1,
-        r"\bwarning\b|\bapproaching\b|\bnearly\b|\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
+        r"\bwarning\b|\bapproaching\b|\bnearly\b|\bnear(ing)?\b|(?<!highly )\bdegraded\b",
+        r"\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
     ),
     _severity_family("hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b|\btoo many\b"),
+    # labelling.md, How to decide 4: critical is for "what breaks users now". Spans, traces
+    # and log lines lost leave the service working and its users unharmed; only the view
+    # into it degrades.
+    _severity_family(
+        "only telemetry is lost",
+        -2,
+        r"\bspans?\b|\btraces?\b|\blog (messages|records|lines|entries)\b|\blogs\b",
+    ),
+    # labelling.md, How to decide 4: "critical for outages, data loss and what breaks users
+    # now, warning for ... approaching limits". A limit already reached is no longer
+    # approached: the disk has run out, no address is left, the provider rate-limits now.
+    _severity_family(
+        "a limit already reached",
+        2,
+        r"\b(has|have) run out\b|\bran out\b|\bno (available|free)\b|\bout of disk\b",
+        r"\b(being|is|are) rate.?limited\b",
+    ),
+    # labelling.md, How to decide 4, "warning for degradation": upkeep overdue for days
+    # (a table not vacuumed or analysed) degrades slowly; it breaks nothing now.
+    _severity_family(
+        "upkeep overdue",
+        -1,
+        r"\bnot (been )?(auto )?(vacuumed|vaccumed|vacuum|analy[sz]ed)\b",
+    ),
+    # labelling.md, How to decide 4, "critical for ... data loss and what breaks users
+    # now": a rule that fires on the first failure says its author tolerates none. The
+    # expression shows it: a failure counter's rate or increase compared with zero.
+    _expression_family(
+        "fires on the first failure", 1, _FAILURE_COUNTER + r"[^<>=!/*]{0,40}" + _FIRST_OCCURRENCE
+    ),
+    # labelling.md, How to decide 4, "critical for outages": a rule on a system's own
+    # health verdict that fires on any state but healthy (`!= 0`) covers its worst state
+    # (red, failed), unlike one that picks the middle state (`== 1`, yellow).
+    # labelling.md, How to decide 4, "critical for outages": the rule asks whether anything
+    # is up, running or ready at all, whatever its words call it.
+    _expression_family(
+        "nothing up or running",
+        1,
+        r"\b\w*(up|running|ready|available|healthy|alive|online|connected)\)*\s*(==\s*0|<\s*1)(?![\d.])",
+    ),
+    # labelling.md, How to decide 4, "warning for ... approaching limits": a forecast
+    # (`predict_linear`) fires before the limit is reached.
+    _expression_family("a forecast of a limit", -1, r"\bpredict_linear\("),
+    _expression_family(
+        "any health verdict but healthy", 1, r"\b\w*(health|cluster)\w*_status\s*!=\s*0\b"
+    ),
 )
 # Notices: under-use, recent events, advice.
 NOTICE = re.compile(
     r"\bunderutili[sz]ed\b|\brecently\b|\brestarted\b|\binitiali[sz]ing\b|\binfo(rmational)?\b"
-    r"|\bconsider\b|\bunused\b|\bnot (auto )?analy[sz]ed\b"
+    r"|\bconsider\b|\bunused\b|\brequires? (a )?reboot\b|\bwarnings\b"
 )
 # Where a category's score starts. Something unreachable is rarely minor: connectivity
 # starts one step up; exhaustion is mostly a limit being approached: one step down.
@@ -108,15 +171,22 @@ _CRITICAL_TITLE = re.compile(r"\bcritical\b")
 _WARNING_TITLE = re.compile(r"\bwarning\b")
 
 
-def infer_severity(category: str, headline: str, description: str) -> Severity:
-    """The severity the alert's words and category suggest. Pure."""
+def infer_severity(
+    category: str, headline: str, description: str, expression: str = ""
+) -> Severity:
+    """The severity the alert's words, its rule's expression (as ``metric_reading`` gives
+    it) and its category suggest. Pure."""
     if _CRITICAL_TITLE.search(headline):
         return Severity.CRITICAL
     if _WARNING_TITLE.search(headline):
         return Severity.MEDIUM
     text = f"{headline} . {description}"
     score = _START.get(category, 0)
-    score += sum(family.step for family in SEVERITY_FAMILIES if family.pattern.search(text))
+    score += sum(
+        family.step
+        for family in SEVERITY_FAMILIES
+        if family.pattern.search(expression if family.reads_expression else text)
+    )
     if score >= 2:
         return Severity.CRITICAL
     if NOTICE.search(text):

@@ -188,8 +188,10 @@ def views_of(running: RunningWarden, incident_id: int) -> dict[str, str]:
             answer = client.get(path)
             assert answer.status_code == 200, (view, answer.text[:300])
             shown[view] = answer.text
+    # The module's server made its audit key before any test's own key file was set.
     result = CliRunner().invoke(cli, ["report", str(incident_id)],
-                                env={"WARDEN_DATABASE_URL": running.warden.settings.database_url})
+                                env={"WARDEN_DATABASE_URL": running.warden.settings.database_url,
+                                     "WARDEN_AUDIT_KEY_FILE": running.warden.audit_seal.key_origin})
     assert result.exit_code == 0, result.output[-500:]
     shown["warden report"] = result.output
     return shown

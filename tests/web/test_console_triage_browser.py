@@ -101,6 +101,7 @@ def test_acknowledge_and_resolve_by_hand(console: RunningWarden, page: Any) -> N
     expect(page.get_by_role("status")).to_contain_text("You acknowledged this incident")
     expect(page.get_by_test_id("acknowledged")).to_contain_text("acknowledged by alice at")
     expect(page.get_by_test_id("acknowledge-button")).to_have_count(0)
+    screenshot(page, "console-acknowledged.png")
     page.goto(f"{console.url}/")
     expect(rows(page).first.get_by_test_id("acknowledged")).to_contain_text(
         "acknowledged by alice")

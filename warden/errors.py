@@ -19,6 +19,7 @@
     │   ├── NotAllowed         (-> 403)
     │   ├── UnknownIncident    no incident with that id (-> 404)
     │   └── ApprovalStateError nothing waits for approval, or it expired (-> 409)
+    │       └── AlreadyResolved  acknowledge/resolve by hand on a resolved incident
     └── ExecutorError          an executor failed; ``recoverable`` says whether a retry may help
 
 Expected outcomes (a malformed proposal, a blocked action) are values with a reason
@@ -139,6 +140,10 @@ class UnknownIncident(ApprovalError):
 
 class ApprovalStateError(ApprovalError):
     status_code = 409
+
+
+class AlreadyResolved(ApprovalStateError):
+    """A person acknowledged or resolved an incident that is resolved already."""
 
 
 class StaleDecision(ApprovalStateError):

@@ -63,7 +63,8 @@ def test_approve_and_reject_take_json_only(warden_server: Any) -> None:
             assert answer.status_code == 415, answer.text
             assert answer.json()["where"] == "Content-Type"
         # The JSON form reaches the route (nothing waits on incident 1: 404).
-        answer = client.post("/v1/incidents/1/reject", json={"reason": "no"}, headers=auth)
+        answer = client.post("/v1/incidents/1/reject",
+                             json={"reason": "no", "decision_digest": "d"}, headers=auth)
         assert answer.status_code == 404, answer.text
 
 

@@ -195,7 +195,8 @@ def test_no_route_answers_5xx_to_garbage(running: RunningWarden) -> None:
     """Bytes no schema generator would send, at every route that takes a body."""
     bodies = [b"\x00\xff" * 100, b"{" * 5000, b"payload=%ff%fe", b"\xed\xa0\x80"]
     routes = ["/v1/alerts/generic", "/v1/alerts/alertmanager", "/v1/alerts/nosuch",
-              "/v1/incidents/1/approve", "/v1/incidents/1/reject", "/v1/slack/interactions",
+              "/v1/incidents/1/approve", "/v1/incidents/1/reject",
+              "/v1/incidents/1/acknowledge", "/v1/incidents/1/resolve", "/v1/slack/interactions",
               "/v1/slack/events", "/v1/policy/reload", "/login"]
     answered = []
     with httpx.Client(base_url=running.url, timeout=10) as client:
@@ -215,6 +216,8 @@ BIG = "99999999999999999999"  # past 64 bits: no row id can be this
     ("GET", f"/v1/incidents/{BIG}"), ("GET", f"/v1/incidents/{BIG}/report"),
     ("GET", f"/v1/incidents?offset={BIG}"), ("POST", f"/v1/incidents/{BIG}/approve"),
     ("POST", f"/v1/incidents/{BIG}/reject"), ("GET", f"/incidents/{BIG}"),
+    ("POST", f"/v1/incidents/{BIG}/acknowledge"), ("POST", f"/v1/incidents/{BIG}/resolve"),
+    ("GET", f"/incidents/{BIG}/report"), ("GET", f"/?offset={BIG}"),
 ])
 def test_ids_past_64_bits_are_refused_not_a_server_error(running: RunningWarden, method: str,
                                                           path: str) -> None:

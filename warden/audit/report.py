@@ -183,6 +183,9 @@ def _summary(row: IncidentRow, policy: Policy | None, follow_ups: list[IncidentR
         f"| Decision | {decision} |",
         f"| Approval | {row.approval_state or 'not needed'} |",
     ]
+    if row.acknowledged_by is not None:
+        lines.append(f"| Acknowledged | by {_cell(row.acknowledged_by)} at "
+                     f"{_ts(row.acknowledged_at)} |")
     if row.caused_by_incident_id is not None:
         lines.append(f"| Caused by | incident #{row.caused_by_incident_id} |")
     if follow_ups:

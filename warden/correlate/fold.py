@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warden import audit
+from warden.correlate._close import close_incident
 from warden.domain import Alert, AlertStatus, IncidentStatus, Severity, Step
 from warden.store.tables import AlertRow, IncidentRow
 
@@ -239,19 +240,6 @@ def _resolve_if_quiet(session: Session, incident: IncidentRow, now: datetime) ->
     ).scalar_one()
     if still_firing:
         return False
-    incident.status = IncidentStatus.RESOLVED
-    incident.resolved_at = now
-    if incident.pending_step == Step.TRIAGE:
-        # Nothing left to triage: the fault went away before a model was asked.
-        incident.pending_step = None
-    if incident.approval_state == "pending":
-        incident.approval_state = "withdrawn"
-    if incident.pending_step is None:
-        # The incident closes with nothing left to do: its post-mortem is due now. A step
-        # still running writes it when it ends (execute/_flow.py ``when_done``).
-        incident.pending_step = Step.POSTMORTEM
-    audit.record(
-        session, incident_id=incident.id, actor="correlate", kind="incident.resolved",
-        data={"alert_count": incident.alert_count}, now=now,
-    )
+    close_incident(session, incident, actor="correlate",
+                   data={"alert_count": incident.alert_count}, now=now)
     return True

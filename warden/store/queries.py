@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from warden.config import Settings
@@ -20,6 +21,9 @@ from warden.store.tables import (
     LedgerRow,
 )
 
+# A typed "%" or "_" is searched for as itself, not as a wildcard.
+_LIKE_SPECIAL = re.compile(r"[\\%_]")
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentPage:
@@ -29,14 +33,19 @@ class IncidentPage:
 
 def list_incidents(
     session: Session, *, status: str | None = None, service: str | None = None,
-    limit: int = 100, offset: int = 0,
+    search: str | None = None, limit: int = 100, offset: int = 0,
 ) -> IncidentPage:
-    """Incidents, newest first, filtered by status and service."""
+    """Incidents, newest first, filtered by status and service (exact), and by ``search``:
+    words found, case-insensitively, in the service or the title (every word must be)."""
     where: list[Any] = []
     if status:
         where.append(IncidentRow.status == status)
     if service:
         where.append(IncidentRow.service == service)
+    for word in (search or "").split():
+        pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", word.lower()) + "%"
+        where.append(or_(func.lower(IncidentRow.service).like(pattern, escape="\\"),
+                         func.lower(IncidentRow.title).like(pattern, escape="\\")))
     total = session.execute(
         select(func.count()).select_from(IncidentRow).where(*where)
     ).scalar_one()

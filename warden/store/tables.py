@@ -99,6 +99,9 @@ class IncidentRow(Base):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     caused_by_incident_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    # Someone took the incident on; its own field, since the status is only open|resolved.
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     # Work for the worker: which step is due, and who holds it for how long.
     pending_step: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -26,8 +26,8 @@ _WHY = {
     401: "Missing or unknown credentials.",
     403: "The credentials may not do this.",
     404: "No such incident (or source).",
-    409: "Not the current decision, or nothing waits for this (or it expired); nothing "
-         "changed.",
+    409: "Not the current decision, nothing waits for this (or it expired), or the "
+         "incident is resolved already; nothing changed.",
     413: "The body is over WARDEN_MAX_BODY_BYTES.",
     415: "The body is not declared as `application/json`; nothing was read or stored.",
     422: "The payload has the wrong shape; `where` says where.",

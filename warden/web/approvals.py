@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
@@ -16,6 +16,9 @@ from warden.errors import ConfigError, PolicyLoadError
 from warden.store import FreezeRow
 from warden.web._responses import error_responses
 from warden.web.deps import AdminDep, ApproverDep, IncidentId, ReaderDep, WardenDep
+
+if TYPE_CHECKING:
+    from warden.app import Warden
 
 router = APIRouter(tags=["approvals"])
 
@@ -100,18 +103,20 @@ async def reject(
 async def report(incident_id: IncidentId, warden: WardenDep, _reader: ReaderDep
                  ) -> PlainTextResponse:
     """The incident's post-mortem in Markdown (as ``warden report ID``)."""
-    from warden.audit.report import render_report
-
-    def load() -> str | None:
-        with warden.store.session() as session:
-            return render_report(
-                session, incident_id, policy=warden.policy.current,
-                change_lookback_minutes=warden.settings.change_lookback_minutes)
-
-    text = await run_in_threadpool(load)
+    text = await run_in_threadpool(report_markdown, warden, incident_id)
     if text is None:
         raise HTTPException(404, f"no incident {incident_id}")
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+def report_markdown(warden: Warden, incident_id: int) -> str | None:
+    """The post-mortem as ``warden report`` writes it, or None when there is no such
+    incident (for the API and the console's report page)."""
+    from warden.audit.report import render_report
+
+    with warden.store.session() as session:
+        return render_report(session, incident_id, policy=warden.policy.current,
+                             change_lookback_minutes=warden.settings.change_lookback_minutes)
 
 
 @router.post("/v1/policy/reload", responses=error_responses(401, 403, 409, 429))

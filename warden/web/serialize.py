@@ -37,6 +37,8 @@ def incident_json(row: IncidentRow) -> dict[str, Any]:
         "first_seen": _iso(row.first_seen),
         "last_seen": _iso(row.last_seen),
         "resolved_at": _iso(row.resolved_at),
+        "acknowledged_by": row.acknowledged_by,
+        "acknowledged_at": _iso(row.acknowledged_at),
         "category": (row.proposal or {}).get("category"),
         "decision_outcome": row.decision_outcome,
         "approval_state": row.approval_state,

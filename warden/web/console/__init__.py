@@ -1,11 +1,12 @@
 """The triage console: server-rendered pages for the on-call engineer.
 
 ``install(app)`` adds the pages, the static files and the sign-in redirect to the app.
-Pages: ``/`` (incidents, live), ``/incidents/{id}`` (detail, approve/reject), ``/cost``,
-``/policy``, ``/login``, ``/logout``. Once any API token is configured every page but
-``/login`` needs a signed-in user (others are sent to ``/login``). Approving needs a
-signed-in approver and goes through the approval stage's entry point, channel
-``console``.
+Pages: ``/`` (incidents, live, paged, searchable), ``/incidents/{id}`` (detail,
+approve/reject, acknowledge/resolve), ``/incidents/{id}/report`` (the post-mortem),
+``/cost``, ``/policy``, ``/login``, ``/logout``; ``/favicon.ico``. Once any API token is
+configured every page but ``/login`` needs a signed-in user (others are sent to
+``/login``). Approving, acknowledging and resolving need a signed-in approver; a verdict
+goes through the approval stage's entry point, channel ``console``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from warden.web.console import cost, incidents, login, policy
+from warden.web.console import cost, incidents, login, policy, report
 from warden.web.console._render import SECURITY_HEADERS, STATIC_DIR
 from warden.web.deps import SessionDep, WardenDep
 
@@ -37,7 +38,7 @@ async def _signed_in(request: Request, warden: WardenDep, session: SessionDep) -
 
 router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
-for _module in (incidents, cost, policy):
+for _module in (incidents, report, cost, policy):
     router.include_router(_module.router, dependencies=[Depends(_signed_in)])
 
 
@@ -49,6 +50,12 @@ def install(app: FastAPI) -> None:
     async def _to_login(request: Request, exc: SignInFirst) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(str(exc))}", status_code=303,
                                 headers=dict(SECURITY_HEADERS))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> FileResponse:
+        # Browsers ask for /favicon.ico whatever the page links; an SVG answers for both.
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

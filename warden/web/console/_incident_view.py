@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 ALERTS_SHOWN = 50
 EVENTS_SHOWN = 200
-LIST_LIMIT = 200
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +54,39 @@ class IncidentLine:
     outcome: str
     outcome_words: str
     approval_state: str
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class IncidentList:
+    """One page of the list: ``lines`` start at the ``offset``-th match of ``total``."""
+
     lines: list[IncidentLine]
     total: int
+    offset: int
+    limit: int
     services: list[str]
 
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
 
-def incident_list(warden: Warden, *, status: str | None, service: str | None) -> IncidentList:
-    """The newest ``LIST_LIMIT`` incidents matching the filters, with the services to pick."""
+    @property
+    def next_offset(self) -> int | None:
+        following = self.offset + self.limit
+        return following if following < self.total else None
+
+
+def incident_list(warden: Warden, *, status: str | None, service: str | None,
+                  search: str | None, offset: int, limit: int = PAGE_SIZE) -> IncidentList:
+    """One page of the incidents matching the filters, newest first, with the services to
+    pick from."""
     policy = warden.policy.current
     now = warden.clock()
     with warden.store.session() as session:
-        page = list_incidents(session, status=status, service=service, limit=LIST_LIMIT)
+        page = list_incidents(session, status=status, service=service, search=search,
+                              limit=limit, offset=offset)
         services = list(session.execute(
             select(IncidentRow.service).distinct().order_by(IncidentRow.service).limit(500)
         ).scalars())
@@ -80,10 +99,11 @@ def incident_list(warden: Warden, *, status: str | None, service: str | None) ->
             first_seen=row.first_seen.isoformat(), outcome=row.decision_outcome or "pending",
             outcome_words=outcome_words(row.decision_outcome),
             approval_state=row.approval_state or "",
+            acknowledged_by=row.acknowledged_by, acknowledged_at=row.acknowledged_at,
         )
         for row in page.items
     ]
-    return IncidentList(lines, page.total, services)
+    return IncidentList(lines, page.total, offset, limit, services)
 
 
 def _category(proposal: dict[str, Any] | None) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from markupsafe import Markup
+
 from warden.domain import ReasonCode
 
 REASON_WORDS: dict[str, str] = {
@@ -64,8 +66,13 @@ def age(since: datetime, now: datetime) -> str:
     return f"{days}d {hours % 24}h"
 
 
-def when(value: datetime | None) -> str:
-    """A UTC time to the second, as people read it; empty when there is none."""
+def when(value: datetime | None) -> Markup:
+    """A ``<time>`` element: a UTC time to the second, as people read it, which the
+    console's script shows in the viewer's time zone (the UTC time stays its tooltip);
+    empty when there is none."""
     if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return Markup("")
+    utc = value.astimezone(UTC)
+    words = utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup('<time datetime="{}" title="{}" data-local>{}</time>').format(
+        utc.isoformat(), words, words)

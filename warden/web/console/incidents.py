@@ -1,21 +1,26 @@
-"""The incidents pages: the live list, its refreshing fragment, the detail page and the
-approve/reject form (which goes through the same approval entry point as the API)."""
+"""The incidents pages: the live list (paged, searchable), its refreshing fragment, the
+detail page, the approve/reject form (which goes through the same approval entry point as
+the API) and the acknowledge/resolve buttons (the same hand actions as the API)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from warden import correlate
 from warden.approval import submit
 from warden.config import Role
 from warden.domain import ApprovalChannel, Verdict
 from warden.errors import ApprovalError
-from warden.web.console._incident_view import incident_list, incident_page
+from warden.web.console._incident_view import IncidentList, incident_list, incident_page
 from warden.web.console._render import SECURITY_HEADERS, render
-from warden.web.deps import IncidentId, SessionDep, WardenDep
+from warden.web.deps import MAX_ROW_ID, IncidentId, SessionDep, WardenDep
+from warden.web.incidents import HandAction, by_hand
 from warden.web.sessions import ConsoleSession, csrf_ok
 
 if TYPE_CHECKING:
@@ -27,24 +32,55 @@ REFRESH_S = 3
 _NOTICES = {
     "approve": "Your approval was recorded.",
     "reject": "Your rejection was recorded.",
+    "acknowledge": "You acknowledged this incident.",
+    "resolve": "You resolved this incident.",
 }
 
 StatusFilter = Annotated[str | None, Query(max_length=16)]
 ServiceFilter = Annotated[str | None, Query(max_length=255)]
+SearchFilter = Annotated[str | None, Query(max_length=255)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
 
 
-def _filters(status: str | None, service: str | None) -> dict[str, str | None]:
-    """Unknown statuses and empty fields (a form's "any") mean no filter."""
-    return {"status": status if status in ("open", "resolved") else None,
-            "service": service.strip() or None if service else None}
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """What the list is narrowed to; unknown statuses and empty fields (a form's "any")
+    mean no filter."""
+
+    status: str | None
+    service: str | None
+    q: str | None
+
+    @classmethod
+    def read(cls, status: str | None, service: str | None, q: str | None) -> ListFilters:
+        return cls(status=status if status in ("open", "resolved") else None,
+                   service=service.strip() or None if service else None,
+                   q=q.strip() or None if q else None)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.status or self.service or self.q)
+
+    def query(self, offset: int) -> str:
+        """The list's query string for these filters at ``offset``."""
+        pairs = {"status": self.status, "service": self.service, "q": self.q,
+                 "offset": str(offset) if offset else None}
+        return urlencode({k: v for k, v in pairs.items() if v})
+
+
+def _listing(warden: Warden, filters: ListFilters, offset: int) -> IncidentList:
+    return incident_list(warden, status=filters.status, service=filters.service,
+                         search=filters.q, offset=offset)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def incidents(request: Request, warden: WardenDep, session: SessionDep,
-                    status: StatusFilter = None, service: ServiceFilter = None) -> HTMLResponse:
-    """The incidents, newest first; the page refreshes its rows by itself."""
-    filters = _filters(status, service)
-    listing = await run_in_threadpool(lambda: incident_list(warden, **filters))
+                    status: StatusFilter = None, service: ServiceFilter = None,
+                    q: SearchFilter = None, offset: OffsetQuery = 0) -> HTMLResponse:
+    """The incidents, newest first, a page at a time; the page refreshes its rows by
+    itself."""
+    filters = ListFilters.read(status, service, q)
+    listing = await run_in_threadpool(_listing, warden, filters, offset)
     return render(request, "incidents.html",
                   {"listing": listing, "filters": filters, "refresh_s": REFRESH_S},
                   session=session)
@@ -52,11 +88,11 @@ async def incidents(request: Request, warden: WardenDep, session: SessionDep,
 
 @router.get("/fragments/incidents", response_class=HTMLResponse)
 async def incident_rows(request: Request, warden: WardenDep, session: SessionDep,
-                        status: StatusFilter = None,
-                        service: ServiceFilter = None) -> HTMLResponse:
+                        status: StatusFilter = None, service: ServiceFilter = None,
+                        q: SearchFilter = None, offset: OffsetQuery = 0) -> HTMLResponse:
     """Only the table rows of the list, for the page's polling script."""
-    filters = _filters(status, service)
-    listing = await run_in_threadpool(lambda: incident_list(warden, **filters))
+    filters = ListFilters.read(status, service, q)
+    listing = await run_in_threadpool(_listing, warden, filters, offset)
     response = render(request, "incident_rows.html", {"listing": listing}, session=session)
     response.headers["X-Incidents-Total"] = str(listing.total)
     return response
@@ -100,19 +136,10 @@ async def decide(
 ) -> Response:
     """Approve or reject from the console, as the signed-in approver, with a reason, the
     decision shown on the page (its digest: a re-triage since makes the verdict refused)."""
-    if session is None:
-        return RedirectResponse(f"/login?next=/incidents/{incident_id}", status_code=303,
-                                headers=dict(SECURITY_HEADERS))
-    if not csrf_ok(session, csrf):
-        return await _detail(request, warden, session, incident_id, status_code=403,
-                             reason=reason,
-                             error="The form's security token did not match. Reload the page "
-                                   "and try again.")
-    if not session.role.allows(Role.APPROVER):
-        return await _detail(request, warden, session, incident_id, status_code=403,
-                             reason=reason,
-                             error=f"Refused: you ({session.user}) hold a {session.role} "
-                                   "token; verdicts need an approver token.")
+    refused = await _approver_refusal(request, warden, session, incident_id, csrf,
+                                      what="verdicts", reason=reason)
+    if refused is not None or session is None:  # (None session is refused: for mypy)
+        return refused or _to_login(incident_id)
     problem = _form_problem(verdict, reason, raw_reviewed, decision_digest)
     if problem is not None:
         return await _detail(request, warden, session, incident_id, status_code=400,
@@ -125,6 +152,65 @@ async def decide(
         return await _detail(request, warden, session, incident_id, reason=reason,
                              status_code=exc.status_code, error=f"Refused: {exc}")
     return RedirectResponse(f"/incidents/{incident_id}?done={verdict}", status_code=303,
+                            headers=dict(SECURITY_HEADERS))
+
+
+async def _approver_refusal(request: Request, warden: Warden, session: ConsoleSession | None,
+                            incident_id: int, csrf: str, *, what: str, reason: str = ""
+                            ) -> Response | None:
+    """Why a console form that changes an incident is refused (no session, a foreign
+    form, a token below approver), as the page to answer with; None when it may go on."""
+    if session is None:
+        return _to_login(incident_id)
+    if not csrf_ok(session, csrf):
+        return await _detail(request, warden, session, incident_id, status_code=403,
+                             reason=reason,
+                             error="The form's security token did not match. Reload the page "
+                                   "and try again.")
+    if not session.role.allows(Role.APPROVER):
+        return await _detail(request, warden, session, incident_id, status_code=403,
+                             reason=reason,
+                             error=f"Refused: you ({session.user}) hold a {session.role} "
+                                   f"token; {what} need an approver token.")
+    return None
+
+
+def _to_login(incident_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/login?next=/incidents/{incident_id}", status_code=303,
+                            headers=dict(SECURITY_HEADERS))
+
+
+@router.post("/incidents/{incident_id}/acknowledge")
+async def acknowledge(request: Request, incident_id: IncidentId, warden: WardenDep,
+                      session: SessionDep,
+                      csrf: Annotated[str, Form(max_length=256)] = "") -> Response:
+    """Take the incident on as the signed-in approver (the API's ``acknowledge``)."""
+    return await _by_hand_form(request, warden, session, incident_id, csrf,
+                               correlate.acknowledge, done="acknowledge")
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve(request: Request, incident_id: IncidentId, warden: WardenDep,
+                  session: SessionDep,
+                  csrf: Annotated[str, Form(max_length=256)] = "") -> Response:
+    """Close the incident by hand as the signed-in approver (the API's ``resolve``)."""
+    return await _by_hand_form(request, warden, session, incident_id, csrf,
+                               correlate.resolve, done="resolve")
+
+
+async def _by_hand_form(request: Request, warden: Warden, session: ConsoleSession | None,
+                        incident_id: int, csrf: str, action: HandAction, *, done: str
+                        ) -> Response:
+    refused = await _approver_refusal(request, warden, session, incident_id, csrf,
+                                      what="acknowledging and resolving")
+    if refused is not None or session is None:  # (None session is refused: for mypy)
+        return refused or _to_login(incident_id)
+    try:
+        await by_hand(warden, action, incident_id, session.user)
+    except ApprovalError as exc:
+        return await _detail(request, warden, session, incident_id,
+                             status_code=exc.status_code, error=f"Refused: {exc}")
+    return RedirectResponse(f"/incidents/{incident_id}?done={done}", status_code=303,
                             headers=dict(SECURITY_HEADERS))
 
 

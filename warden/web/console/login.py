@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +28,9 @@ from warden.web.sessions import (
     open_session,
 )
 
+if TYPE_CHECKING:
+    from warden.app import Warden
+
 router = APIRouter(include_in_schema=False)
 
 _LOGIN_COOKIE_AGE_S = 1800
@@ -42,11 +45,12 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_form(request: Request, *, next_path: str, error: str | None = None,
-                status_code: int = 200) -> HTMLResponse:
+def _login_form(request: Request, warden: Warden, *, next_path: str,
+                error: str | None = None, status_code: int = 200) -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
     response = render(request, "login.html",
-                      {"login_csrf": nonce, "next": next_path, "error": error},
+                      {"login_csrf": nonce, "next": next_path, "error": error,
+                       "tokens_configured": bool(warden.settings.api_tokens)},
                       session=None, status_code=status_code)
     set_cookie(request, response, LOGIN_COOKIE, nonce, max_age_s=_LOGIN_COOKIE_AGE_S)
     return response
@@ -54,9 +58,10 @@ def _login_form(request: Request, *, next_path: str, error: str | None = None,
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(
-    request: Request, next_path: Annotated[str | None, Query(alias="next")] = None,
+    request: Request, warden: WardenDep,
+    next_path: Annotated[str | None, Query(alias="next")] = None,
 ) -> HTMLResponse:
-    return _login_form(request, next_path=safe_next(next_path))
+    return _login_form(request, warden, next_path=safe_next(next_path))
 
 
 @router.post("/login")
@@ -71,19 +76,19 @@ async def login(
     target = safe_next(next_path)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-        return _login_form(request, next_path=target, status_code=403,
+        return _login_form(request, warden, next_path=target, status_code=403,
                            error="The sign-in form expired. Please try again.")
     client = client_of(request)
     try:
         limiter(request).check(client)
     except TooManyFailures as exc:
-        refused = _login_form(request, next_path=target, status_code=429, error=str(exc))
+        refused = _login_form(request, warden, next_path=target, status_code=429, error=str(exc))
         refused.headers["Retry-After"] = str(exc.retry_after_s)
         return refused
     identity = warden.settings.identify(token.strip()) if token.strip() else None
     if identity is None:
         limiter(request).failed(client)
-        return _login_form(request, next_path=target, status_code=401,
+        return _login_form(request, warden, next_path=target, status_code=401,
                            error="That token does not belong to anyone.")
     response = RedirectResponse(target, status_code=303, headers=dict(SECURITY_HEADERS))
     value = await run_in_threadpool(lambda: open_session(

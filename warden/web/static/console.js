@@ -1,8 +1,37 @@
-// The triage console's only script: the live incidents list and the raw-alert gate on
-// Approve. Served by Warden itself; no libraries.
+// The triage console's only script: the live incidents list, whole rows clickable, times
+// in the viewer's time zone, and the raw-alert gate on Approve. Served by Warden itself;
+// no libraries.
 "use strict";
 
 (function () {
+  // Times arrive in UTC (the text and the title); show them in the viewer's time zone and
+  // keep the UTC time as the tooltip.
+  const localFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", timeZoneName: "short",
+  });
+  function localiseTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (el) {
+      const at = new Date(el.dateTime);
+      if (!isNaN(at.getTime())) el.textContent = localFormat.format(at);
+    });
+  }
+
+  // A click anywhere on a row opens its incident, as its title link does (the link stays
+  // the keyboard's and the screen reader's way in). Clicks on links, buttons or while
+  // selecting text are left alone.
+  function clickableRows() {
+    const body = document.querySelector("table.incidents tbody");
+    if (!body) return;
+    body.addEventListener("click", function (event) {
+      const row = event.target.closest("tr[data-href]");
+      if (!row || event.target.closest("a, button, input, select, textarea")) return;
+      if (String(window.getSelection() || "") !== "") return;
+      if (event.ctrlKey || event.metaKey) window.open(row.dataset.href);
+      else window.location.assign(row.dataset.href);
+    });
+  }
+
   // Incidents list: replace the table body with fresh rows every few seconds, without a
   // reload. Skips while the tab is hidden; keeps keyboard focus on the same link.
   function liveList() {
@@ -29,6 +58,7 @@
           const href = focused && body.contains(focused) ? focused.getAttribute("href") : null;
           body.innerHTML = html;
           last = html;
+          localiseTimes(body);
           if (href) {
             const again = body.querySelector('a[href="' + CSS.escape(href) + '"]');
             if (again) again.focus();
@@ -81,6 +111,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    localiseTimes(document);
+    clickableRows();
     liveList();
     rawGate();
   });

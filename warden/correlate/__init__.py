@@ -1,5 +1,5 @@
 """Correlate: fold each alert into its incident (dedup, repeats, resolve, reopen)."""
 
-from warden.correlate.fold import Folded, fold
+from warden.correlate.fold import Arrival, Folded, fold, fold_many
 
-__all__ = ["Folded", "fold"]
+__all__ = ["Arrival", "Folded", "fold", "fold_many"]

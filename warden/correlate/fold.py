@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,10 +101,9 @@ _KNOWN_DELIVERIES = select(AlertRow.source, AlertRow.dedup_key).where(
     AlertRow.source.in_(bindparam("sources", expanding=True)),
     AlertRow.dedup_key.in_(bindparam("dedup_keys", expanding=True)),
 )
-# The literal matches the partial unique index's own condition, so SQLite uses that index.
 _OPEN_KEYS = select(IncidentRow.key).where(
     IncidentRow.key.in_(bindparam("keys", expanding=True)),
-    IncidentRow.status == literal_column("'open'"),
+    IncidentRow.status == IncidentStatus.OPEN,
 )
 
 

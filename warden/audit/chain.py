@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from warden.audit.seal import Anchor, AuditSeal, advance_anchor, read_anchor
+from warden.store.insert import insert_rows
 from warden.store.tables import AuditRow
 
 GENESIS = "0" * 64
@@ -56,9 +57,8 @@ def event_mac(
     return hmac.new(key, (prev_mac + body).encode(), hashlib.sha256).hexdigest()
 
 
-_INSERT_EVENT = insert(AuditRow)
 # Built once (building a statement costs more than running it). Events are only ever
-# inserted by ``record``, with Core, so reading the last one needs no ORM autoflush.
+# inserted by ``record_many``, with Core, so reading the last one needs no ORM autoflush.
 _LAST_EVENT = select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
 
 
@@ -78,27 +78,49 @@ def record(
     MAC verifies against exactly what the database returns. Returns the event's MAC. When
     the transaction commits, the anchor moves to the newest event (``_anchor_after_commit``).
     """
+    return record_many(session, [Event(incident_id, actor, kind, data, now)])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event to append: what ``record`` takes."""
+
+    incident_id: int | None
+    actor: str
+    kind: str
+    data: Mapping[str, Any]
+    now: datetime
+
+
+def record_many(session: Session, events: Sequence[Event]) -> list[str]:
+    """``record`` each event in the order given, in one insert; returns their MACs.
+
+    The chain is the one that recording them one by one makes, so it verifies the same.
+    """
+    if not events:
+        return []
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
-    stored = json.loads(json.dumps(dict(data), default=str))
     connection = session.connection()
-    # The innermost transaction (a savepoint, else the whole one) the event is written in.
+    # The innermost transaction (a savepoint, else the whole one) the events are written in.
     transaction = connection.get_nested_transaction() or connection.get_transaction()
     prev = _head_written_in(session, transaction)
     if prev is None:
         last = connection.execute(_LAST_EVENT).first()
         prev = last.hash if last is not None else GENESIS
-    mac = event_mac(seal_of(session).key, prev, incident_id=incident_id, at=now, actor=actor,
-                    kind=kind, data=stored)
-    result = connection.execute(_INSERT_EVENT, {
-        "incident_id": incident_id, "at": now, "actor": actor, "kind": kind, "data": stored,
-        "prev_hash": prev, "hash": mac,
-    })
-    inserted = result.inserted_primary_key
-    assert inserted is not None  # a single-row insert always reports its key
-    session.info[_HEAD_KEY] = _Written(transaction, Anchor(int(inserted[0]), mac),
+    key = seal_of(session).key
+    rows: list[dict[str, Any]] = []
+    for new in events:
+        stored = json.loads(json.dumps(dict(new.data), default=str))
+        mac = event_mac(key, prev, incident_id=new.incident_id, at=new.now, actor=new.actor,
+                        kind=new.kind, data=stored)
+        rows.append({"incident_id": new.incident_id, "at": new.now, "actor": new.actor,
+                     "kind": new.kind, "data": stored, "prev_hash": prev, "hash": mac})
+        prev = mac
+    ids = insert_rows(connection, AuditRow, rows)
+    session.info[_HEAD_KEY] = _Written(transaction, Anchor(int(ids[-1]), prev),
                                        nested=connection.get_nested_transaction() is not None)
-    return mac
+    return [row["hash"] for row in rows]
 
 
 _HEAD_KEY = "warden.audit.head"

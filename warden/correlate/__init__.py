@@ -2,6 +2,6 @@
 hand actions on an incident (acknowledge, resolve)."""
 
 from warden.correlate.by_hand import HandState, acknowledge, resolve
-from warden.correlate.fold import Folded, fold
+from warden.correlate.fold import Arrival, Folded, fold, fold_many
 
-__all__ = ["Folded", "HandState", "acknowledge", "fold", "resolve"]
+__all__ = ["Arrival", "Folded", "HandState", "acknowledge", "fold", "fold_many", "resolve"]

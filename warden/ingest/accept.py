@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from warden.config import Settings
-from warden.correlate import Folded, fold
+from warden.correlate import Arrival, Folded, fold_many
 from warden.domain import Alert, AlertStatus
 from warden.errors import (
     MalformedJSONError,
@@ -22,7 +22,7 @@ from warden.errors import (
 )
 from warden.ingest import auth
 from warden.ingest.sources import ADAPTERS
-from warden.store import DeliveryRow, IncidentRow, Store
+from warden.store import DeliveryRow, IncidentRow, Store, insert_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,36 +129,34 @@ def parse(delivery: Delivery, *, settings: Settings, now: datetime) -> Parsed:
     return Parsed(delivery, tuple(alerts), now)
 
 
-# In the parameters' order, so the ids of a many-row insert map back to their deliveries.
-_INSERT_DELIVERY = insert(DeliveryRow).returning(DeliveryRow.id, sort_by_parameter_order=True)
-
-
 def store_parsed(session: Session, parsed: Parsed) -> list[Folded]:
     """Store the delivery verbatim and fold each alert, inside the caller's transaction."""
     return store_many(session, [parsed])[0]
 
 
 def store_many(session: Session, batch: Sequence[Parsed]) -> list[list[Folded]]:
-    """``store_parsed`` for each delivery in turn, the deliveries inserted in one statement
-    (one round trip per batch instead of one per delivery)."""
-    delivery_ids = session.connection().execute(_INSERT_DELIVERY, [{
+    """``store_parsed`` for each delivery in turn, with the same outcome, in fewer round
+    trips: the deliveries are inserted in one statement and their alerts folded together
+    (``correlate.fold_many``)."""
+    delivery_ids = insert_rows(session.connection(), DeliveryRow, [{
         "source": parsed.delivery.source, "received_at": parsed.received_at,
         "content_type": parsed.delivery.content_type[:255], "body": parsed.delivery.body,
-    } for parsed in batch]).scalars().all()
-    return [_fold_all(session, parsed, delivery_id)
-            for parsed, delivery_id in zip(batch, delivery_ids, strict=True)]
+    } for parsed in batch])
+    arrivals: list[Arrival] = []
+    places: list[tuple[int, int]] = []  # (delivery, alert) of each arrival
+    for d, (parsed, delivery_id) in enumerate(zip(batch, delivery_ids, strict=True)):
+        for i in _firing_first(parsed.alerts):
+            arrivals.append(Arrival(parsed.alerts[i], delivery_id, parsed.received_at))
+            places.append((d, i))
+    folded = dict(zip(places, fold_many(session, arrivals), strict=True))
+    return [[folded[d, i] for i in range(len(parsed.alerts))] for d, parsed in enumerate(batch)]
 
 
-def _fold_all(session: Session, parsed: Parsed, delivery_id: int) -> list[Folded]:
-    alerts, now = parsed.alerts, parsed.received_at
-    # Firing before resolved: a notification that resolves one alert of a group and fires
-    # another must not close the incident in between (Alertmanager orders alerts by
-    # labels, not by status). Results keep the payload's order.
-    order = sorted(range(len(alerts)), key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
-    folded: dict[int, Folded] = {}
-    for i in order:
-        folded[i] = fold(session, alerts[i], delivery_id=delivery_id, now=now)
-    return [folded[i] for i in range(len(alerts))]
+def _firing_first(alerts: Sequence[Alert]) -> list[int]:
+    """The alerts' indexes, firing before resolved: a notification that resolves one alert
+    of a group and fires another must not close the incident in between (Alertmanager
+    orders alerts by labels, not by status)."""
+    return sorted(range(len(alerts)), key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
 
 
 def accept(

@@ -2,6 +2,7 @@
 
 from warden.store.convert import incident_from_row, incident_with_alerts
 from warden.store.db import Store
+from warden.store.insert import insert_rows
 from warden.store.tables import (
     AlertRow,
     ApprovalRow,
@@ -29,4 +30,5 @@ __all__ = [
     "Store",
     "incident_from_row",
     "incident_with_alerts",
+    "insert_rows",
 ]

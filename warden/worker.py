@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ import structlog
 from warden import audit
 from warden.approval import expire_overdue
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
+from warden.investigate import build_investigator, investigate
 from warden.policy import decide, decision_json, parse_proposal
 from warden.store import incident_from_row, incident_with_alerts
 from warden.store.claims import (
@@ -81,6 +82,8 @@ class Worker:
         self._provider_policy = warden.policy.current
         self.provider: TriageProvider = build_provider(warden.settings, self._provider_policy)
         self.rules: TriageProvider = RulesProvider()
+        self.investigator = build_investigator(warden.settings, warden.store.session,
+                                               warden.redact_patterns)
         self.steps: dict[str, StepHandler] = {Step.TRIAGE: triage_step}
         self.steps.update(_later_steps())
         self._expiry_swept_at = float("-inf")
@@ -228,7 +231,11 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         if row is None:
             return
         incident = incident_from_row(row)
-    request, redactions = redact_request(_request_for(incident, policy), warden.redact_patterns)
+    # The investigate stage, run here until the pipeline gives it a step of its own.
+    evidence = investigate(warden.store.session, worker.investigator,
+                           incident_id=incident.id, now=warden.clock())
+    request, redactions = redact_request(
+        replace(_request_for(incident, policy), evidence=evidence), warden.redact_patterns)
 
     provider, note, reservation = worker.provider_for(policy), None, None
     if provider.name != "rules":

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from warden.domain import Severity
+
+if TYPE_CHECKING:
+    from warden.investigate import Evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +22,8 @@ class TriageRequest:
     """One incident as a provider sees it: its text already redacted.
 
     ``allowed_actions`` are the action names of the policy, the only names a provider
-    should suggest; ``categories`` the policy's category set.
+    should suggest; ``categories`` the policy's category set. ``evidence`` is what the
+    investigate stage found, already redacted.
     """
 
     service: str
@@ -29,6 +33,7 @@ class TriageRequest:
     severity: Severity | None
     allowed_actions: tuple[str, ...]
     categories: tuple[str, ...]
+    evidence: tuple[Evidence, ...] = ()
 
 
 CallOutcome = Literal["ok", "error", "timeout", "rate_limited", "malformed"]

@@ -69,7 +69,8 @@ def investigate(session: SessionFactory, investigator: Investigator, *, incident
 def _seen(row: AlertRow) -> AlertSeen:
     raw = row.raw if isinstance(row.raw, dict) else {}
     annotations = raw.get("annotations")
-    generator = raw.get("generatorURL")
+    # Alertmanager's alerts carry it in the body; `warden eval` records in the labels.
+    generator = raw.get("generatorURL") or (row.labels or {}).get("generatorURL")
     return AlertSeen(
         title=row.title, labels=dict(row.labels or {}),
         annotations={str(k): str(v) for k, v in annotations.items()}

@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
 from warden.investigate._evidence import Case, Evidence, EvidenceKind
+from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL, expression_of
 
 _POINTS = 60
 _MAX_SERIES = 10
@@ -39,14 +40,6 @@ class Rule:
     query: str
     op: str | None = None
     threshold: float | None = None
-
-
-def expression_of(generator_url: str | None) -> str | None:
-    """The ``g0.expr`` of a Prometheus ``generatorURL``, or None."""
-    if not generator_url:
-        return None
-    values = parse_qs(urlsplit(generator_url).query).get("g0.expr")
-    return values[0].strip() if values and values[0].strip() else None
 
 
 def split_rule(expr: str) -> Rule:
@@ -128,7 +121,9 @@ class PrometheusSource:
         self.timeout_s = timeout_s
 
     def gather(self, case: Case) -> Sequence[Evidence]:
-        rules = dict.fromkeys(e for a in case.alerts if (e := expression_of(a.generator_url)))
+        rules = dict.fromkeys(
+            e.strip() for a in case.alerts
+            if a.generator_url and (e := expression_of({GENERATOR_URL_LABEL: a.generator_url})))
         if not rules:
             return ()
         first = min(a.starts_at for a in case.alerts)

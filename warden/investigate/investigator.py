@@ -60,7 +60,8 @@ class Investigator:
         try:
             return list(future.result(timeout=wait_s))
         except TimeoutError:
-            limit = ("its timeout" if own_end <= stage_end else "the investigation deadline")
+            limit = ("its timeout" if source.timeout_s < self.deadline_s
+                     else "the investigation deadline")
             seconds = min(source.timeout_s, self.deadline_s)
             return [failed(source, f"no answer within {seconds:g} s ({limit})")]
         except Exception as exc:  # a source's failure is evidence too, never a lost incident

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     evidence_max_item_bytes: int = Field(default=8192, ge=256)
     prometheus_url: str | None = None
     prometheus_timeout_s: float = Field(default=4.0, gt=0)
+    # Runbooks are read only from these URL prefixes or this directory; others are links.
+    runbook_url_prefixes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    runbook_dir: Path | None = None
 
     # People and programs: NAME:TOKEN[:ROLE] for the API, the console and the CLI. Once
     # any is set, reads need a token (or a console session) too.
@@ -243,7 +246,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "llm_models", "redact_patterns", "slack_alert_channels", "slack_alert_bot_ids",
-        "llm_instructions_in_user", "open_sources", mode="before",
+        "llm_instructions_in_user", "open_sources", "runbook_url_prefixes", mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> list[str]:

@@ -17,6 +17,7 @@ from warden.investigate._evidence import AlertSeen, Case, Evidence, EvidenceSour
 from warden.investigate.investigator import Investigator
 from warden.investigate.sources.memory import MemorySource
 from warden.investigate.sources.prometheus import PrometheusSource
+from warden.investigate.sources.runbook import RunbookSource
 from warden.store.tables import AlertRow, IncidentRow
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
@@ -24,9 +25,14 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 def build_investigator(settings: Settings, session: SessionFactory,
                        redact_patterns: Sequence[Pattern[str]] = ()) -> Investigator:
-    """The sources the settings turn on: memory always, Prometheus when its URL is set."""
+    """The sources the settings turn on: memory and runbooks always (a runbook that is
+    not allowed is shown as a link), Prometheus when its URL is set."""
     deadline_s = settings.evidence_timeout_s
-    sources: list[EvidenceSource] = [MemorySource(session, timeout_s=deadline_s)]
+    sources: list[EvidenceSource] = [
+        MemorySource(session, timeout_s=deadline_s),
+        RunbookSource(prefixes=settings.runbook_url_prefixes, directory=settings.runbook_dir,
+                      timeout_s=deadline_s),
+    ]
     if settings.prometheus_url:
         sources.append(PrometheusSource(
             settings.prometheus_url, timeout_s=min(settings.prometheus_timeout_s, deadline_s)))

@@ -64,6 +64,7 @@ def investigate(session: SessionFactory, investigator: Investigator, *, incident
         if row is None or row.evidence is not None:
             return evidence
         row.evidence = [item.as_json() for item in evidence]
+        row.evidence_at = now
         audit.record(s, incident_id=incident_id, actor="investigate",
                      kind="investigate.collected",
                      data={"items": [{"id": i.id, "kind": i.kind.value, "error": i.error}

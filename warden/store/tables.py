@@ -124,6 +124,7 @@ class IncidentRow(Base):
 
     # What the investigate stage found, redacted: a list of evidence items (issue 18).
     evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    evidence_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AlertRow(Base):

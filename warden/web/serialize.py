@@ -108,6 +108,7 @@ def incident_detail_json(
         cost_usd=round(sum(c.cost_usd for c in detail.ledger), 6),
         changes=[incident_change_json(c, row.first_seen) for c in changes],
         evidence=row.evidence,
+        evidence_at=_iso(row.evidence_at),
     )
     return body
 

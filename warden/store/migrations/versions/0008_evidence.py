@@ -51,6 +51,8 @@ _PG_DOWN = ("DROP INDEX ix_incidents_text",)
 def upgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("evidence", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("evidence_at", sa.DateTime(timezone=True),
+                                      nullable=True))
     sqlite = op.get_bind().dialect.name == "sqlite"
     for statement in _SQLITE_UP if sqlite else _PG_UP:
         op.execute(statement)
@@ -61,4 +63,5 @@ def downgrade() -> None:
     for statement in _SQLITE_DOWN if sqlite else _PG_DOWN:
         op.execute(statement)
     with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("evidence_at")
         batch_op.drop_column("evidence")

@@ -4,7 +4,7 @@ The hour before the alert is backfilled with ``promtool tsdb create-blocks-from
 openmetrics`` (the queue held 5 jobs, then 150 for the last ten minutes), so the range
 query sees a real history without the test waiting an hour. An Alertmanager webhook whose
 ``generatorURL`` carries the rule ``demo_queue_jobs_waiting > 100`` reaches Warden; the
-incident's evidence, and the model's prompt, hold the real values. With Prometheus down
+incident's evidence, the model's prompt and the post-mortem hold the real values. With Prometheus down
 or hanging, the incident is still triaged within the deadline and the item says why.
 """
 
@@ -127,6 +127,11 @@ def test_the_rule_expression_is_queried_and_the_model_sees_the_values(
     prompt_start = request.user_text.index("<alert>")
     assert prompt_start < request.user_text.index("now 150") < request.user_text.index(
         "</alert>")
+
+    with running.client() as client:
+        report = client.get(f"/v1/incidents/{incident['id']}/report").text
+    evidence = report.index("## Evidence")
+    assert evidence < report.index("now 150, min 5, max 150") < report.index("## Proposal")
 
 
 def hanging_port() -> tuple[socket.socket, int]:

@@ -263,8 +263,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
             return  # the lease was lost; whoever holds it now does this step
         # Every alert the incident holds now, not only those the model was shown: a
         # security alert that joined the group meanwhile still sends it to a human.
-        decision = decide(incident_with_alerts(session, row), proposal, policy,
-                          history_for(session, service=incident.service, now=now), now)
+        history = history_for(session, service=incident.service, now=now, incident=row,
+                              proposal=proposal)
+        decision = decide(incident_with_alerts(session, row), proposal, policy, history, now)
         row.proposal_raw = reply.raw
         row.proposal = proposal_json(proposal)
         row.triage_provider = reply.provider

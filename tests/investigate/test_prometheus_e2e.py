@@ -4,8 +4,9 @@ The hour before the alert is backfilled with ``promtool tsdb create-blocks-from
 openmetrics`` (the queue held 5 jobs, then 150 for the last ten minutes), so the range
 query sees a real history without the test waiting an hour. An Alertmanager webhook whose
 ``generatorURL`` carries the rule ``demo_queue_jobs_waiting > 100`` reaches Warden; the
-incident's evidence, the model's prompt and the post-mortem hold the real values. With Prometheus down
-or hanging, the incident is still triaged within the deadline and the item says why.
+incident's evidence, the model's prompt and the post-mortem hold the real values. With
+Prometheus down or hanging, the incident is still triaged within the deadline and the
+item says why.
 """
 
 from __future__ import annotations

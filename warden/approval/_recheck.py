@@ -18,5 +18,6 @@ def recheck(session: Session, row: IncidentRow, *, policy: Policy, now: datetime
     the execution history, freezes, policy and clock of ``now``. Reads only; an incident
     never triaged is malformed, so blocked."""
     proposal = parse_proposal(row.proposal_raw or "", categories=policy.categories)
-    history = history_for(session, service=row.service, now=now)
+    history = history_for(session, service=row.service, now=now, incident=row,
+                          proposal=proposal)
     return decide(incident_with_alerts(session, row), proposal, policy, history, now)

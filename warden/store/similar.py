@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, distinct, func, select, text
 from sqlalchemy.orm import Session
 
 from warden.domain import service_key
@@ -148,3 +148,18 @@ def alert_counts(session: Session, *, incident_id: int, service: str, identity: 
     total = session.execute(window).scalar_one()
     same = session.execute(window.where(_identity_column() == identity)).scalar_one()
     return int(same), int(total)
+
+
+def precedents(session: Session, *, incident_id: int, service: str, identity: str,
+               action: str, before: datetime) -> int:
+    """Earlier incidents of the same service and alert identity fixed by ``action`` with a
+    verified healthy result (policy.md, *Precedent*, check 10b)."""
+    return int(session.execute(
+        select(func.count(distinct(IncidentRow.id)))
+        .join(ExecutionRow, ExecutionRow.incident_id == IncidentRow.id)
+        .where(_service_key_column(session) == service_key(service),
+               _identity_column() == identity, IncidentRow.id != incident_id,
+               IncidentRow.first_seen < before,
+               ExecutionRow.action["name"].as_string() == action,
+               ExecutionRow.verification["status"].as_string() == "passed")
+    ).scalar_one())

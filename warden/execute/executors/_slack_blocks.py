@@ -54,8 +54,9 @@ def awaits_verdict(payload: Mapping[str, Any]) -> bool:
 
 def notice_message(payload: Mapping[str, Any], *, console_url: str) -> SlackMessage:
     """The message for one notice: what happened, the incident, the proposal and the
-    policy's reasons, the evidence (one line an item), an excerpt of the raw alert, a link to the console, and Approve /
-    Reject buttons when the notice asks for a verdict."""
+    policy's reasons, the evidence (one line an item), an excerpt of the raw alert, a
+    link to the console, and Approve / Reject buttons when the notice asks for a
+    verdict."""
     incident: Mapping[str, Any] = payload.get("incident") or {}
     decision: Mapping[str, Any] = payload.get("decision") or {}
     proposal: Mapping[str, Any] = payload.get("proposal") or {}

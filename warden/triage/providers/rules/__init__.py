@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from warden.domain import Severity
 from warden.triage.provider import TriageReply, TriageRequest
@@ -171,13 +172,29 @@ def _root_cause(result: Classification) -> str:
     return f"Classified as {result.category} ({reasons})."
 
 
+def remembered_fix(request: TriageRequest) -> tuple[int, dict[str, Any]] | None:
+    """The most recent earlier incident of the same service and alert identity (incident
+    memory's first ``same_alert`` item) and the action that fixed it with a verified
+    healthy result, when the policy still offers that action; else None. Pure."""
+    for item in request.evidence:
+        if item.kind != "similar_incidents" or item.error:
+            continue
+        same = [p for p in item.data.get("incidents", ()) if p.get("match") == "same_alert"]
+        fix = same[0].get("fixed_by") if same else None
+        if fix and fix.get("name") in request.allowed_actions:
+            return int(same[0]["id"]), dict(fix)
+    return None
+
+
 class RulesProvider:
     """The embedded default provider: no network, no state, deterministic replies.
 
     The severity in the reply is the request's own when it has one (the monitoring
     system knows better than word matching), else the inferred one. The suggested
-    action is always one of ``request.allowed_actions``, targets ``request.service``, and
-    never needs params (a rollback's version cannot be guessed from text).
+    action is always one of ``request.allowed_actions`` and targets ``request.service``.
+    It is what fixed the last incident of the same alert, verified healthy, with that
+    fix's params (``remembered_fix``); else one chosen by the words, which never needs
+    params (a rollback's version cannot be guessed from text).
     """
 
     name = "rules"
@@ -189,15 +206,21 @@ class RulesProvider:
         text = _normalise(f"{request.title} {alertname} {request.description}")
         action = _suggest(result.category, text, request.allowed_actions)
         category = result.category if result.category in request.categories else UNK
+        suggested = (None if action is None
+                     else {"name": action, "service": request.service, "params": {}})
+        root_cause = _root_cause(result)
+        remembered = remembered_fix(request)
+        if remembered is not None:
+            past_id, fix = remembered
+            suggested = {"name": fix["name"], "service": request.service,
+                         "params": dict(fix.get("params") or {})}
+            root_cause += (f" The same alert on this service (incident #{past_id}) was fixed "
+                           f"by {fix['name']}, verified healthy: proposing it again.")
         proposal = {
             "category": category,
             "severity": (request.severity or result.severity).value,
-            "root_cause": _root_cause(result),
-            "suggested_action": (
-                None
-                if action is None
-                else {"name": action, "service": request.service, "params": {}}
-            ),
+            "root_cause": root_cause,
+            "suggested_action": suggested,
             "confidence": result.confidence,
         }
         return TriageReply(

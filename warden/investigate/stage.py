@@ -61,8 +61,10 @@ def investigate(session: SessionFactory, investigator: Investigator, *, incident
     evidence = investigator.collect(case)
     with session() as s:
         row = s.get(IncidentRow, incident_id)
-        if row is None or row.evidence is not None:
+        if row is None:
             return evidence
+        if row.evidence is not None:  # another worker stored its items first: those count
+            return tuple(Evidence.from_json(item) for item in row.evidence)
         row.evidence = [item.as_json() for item in evidence]
         row.evidence_at = now
         audit.record(s, incident_id=incident_id, actor="investigate",

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from warden import audit
 from warden.approval import expire_overdue
 from warden.changes import with_changes
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
+from warden.investigate import build_investigator, investigate
 from warden.policy import decide, decision_json, parse_proposal
 from warden.store import incident_from_row, incident_with_alerts
 from warden.store.claims import (
@@ -83,6 +84,8 @@ class Worker:
         self._provider_policy = warden.policy.current
         self.provider: TriageProvider = build_provider(warden.settings, self._provider_policy)
         self.rules: TriageProvider = RulesProvider()
+        self.investigator = build_investigator(warden.settings, warden.store.session,
+                                               warden.redact_patterns)
         self.steps: dict[str, StepHandler] = {Step.TRIAGE: triage_step}
         self.steps.update(_later_steps())
         self._expiry_swept_at = float("-inf")
@@ -234,7 +237,11 @@ def triage_step(worker: Worker, claim: Claim) -> None:
             session, _request_for(incident, policy), first_alert_at=incident.first_seen,
             lookback_minutes=warden.settings.change_lookback_minutes,
             grounding_days=policy.grounding_days, now=warden.clock())
-    request, redactions = redact_request(request, warden.redact_patterns)
+    # The investigate stage, run here until the pipeline gives it a step of its own.
+    evidence = investigate(warden.store.session, worker.investigator,
+                           incident_id=incident.id, now=warden.clock())
+    request, redactions = redact_request(replace(request, evidence=evidence),
+                                         warden.redact_patterns)
 
     provider, note, reservation = worker.provider_for(policy), None, None
     if provider.name != "rules":
@@ -262,9 +269,10 @@ def triage_step(worker: Worker, claim: Claim) -> None:
             return  # the lease was lost; whoever holds it now does this step
         # Every alert the incident holds now, not only those the model was shown: a
         # security alert that joined the group meanwhile still sends it to a human.
-        decision = decide(incident_with_alerts(session, row), proposal, policy,
-                          history_for(session, service=incident.service, now=now,
-                                      grounding_days=policy.grounding_days), now)
+        history = history_for(session, service=incident.service, now=now,
+                              grounding_days=policy.grounding_days, incident=row,
+                              proposal=proposal)
+        decision = decide(incident_with_alerts(session, row), proposal, policy, history, now)
         row.proposal_raw = reply.raw
         row.proposal = proposal_json(proposal)
         row.triage_provider = reply.provider

@@ -76,10 +76,11 @@ class Stack:
 
     def _answer(self, model: str, body: Any) -> Reply | None:
         said = json.dumps(body.get("messages", []))
-        for marker, raw in self.replies.items():
-            if marker in said:
-                return Reply(content=raw)
-        return None
+        # The alert's own marker comes first: its evidence (similar past incidents) may
+        # quote earlier incidents' titles, and so their markers, further down.
+        found = [(said.index(marker), raw) for marker, raw in self.replies.items()
+                 if marker in said]
+        return Reply(content=min(found, key=lambda hit: hit[0])[1]) if found else None
 
     def dry_run(self) -> None:
         """Switch the policy file to ``mode: dry_run`` (before starting Warden)."""

@@ -58,6 +58,21 @@ def test_a_request_escapes_what_the_alert_and_the_model_wrote() -> None:
     assert "<https://w.example/incidents/7|Open in the Warden console>" in text
 
 
+def test_evidence_is_one_escaped_line_an_item() -> None:
+    lines = ["Prometheus: q > 100: now 150, min 5, max 150",
+             "Similar past incidents (rare on checkout-web: 1 of 40 incidents in 30 days): "
+             "#3 'Errors after deploy <!here>' (same alert)"]
+    blocks = notice_message(notice(evidence=lines), console_url="https://w/i/7").blocks
+    (section,) = [b["text"]["text"] for b in blocks
+                  if b.get("text", {}).get("text", "").startswith("*Evidence")]
+    assert section.splitlines() == [
+        "*Evidence (Warden's own reads)*",
+        "• Prometheus: q &gt; 100: now 150, min 5, max 150",
+        "• Similar past incidents (rare on checkout-web: 1 of 40 incidents in 30 days): "
+        "#3 'Errors after deploy &lt;!here&gt;' (same alert)"]
+    assert "Evidence" not in str(notice_message(notice(), console_url="https://w").blocks)
+
+
 def test_only_a_pending_request_has_buttons() -> None:
     for changes in ({"approval": {"state": "approved"}}, {"kind": "approval.expired"},
                     {"kind": "policy.decided", "event": {"outcome": "blocked"},

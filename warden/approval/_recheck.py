@@ -19,5 +19,6 @@ def recheck(session: Session, row: IncidentRow, *, policy: Policy, now: datetime
     only; an incident never triaged is malformed, so blocked."""
     proposal = parse_proposal(row.proposal_raw or "", categories=policy.categories)
     history = history_for(session, service=row.service, now=now,
-                          grounding_days=policy.grounding_days)
+                          grounding_days=policy.grounding_days, incident=row,
+                          proposal=proposal)
     return decide(incident_with_alerts(session, row), proposal, policy, history, now)

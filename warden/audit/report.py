@@ -73,6 +73,7 @@ def render_report(
         _timeline(events),
         _raw_alert(detail),
         _changes(changes, row.first_seen, change_lookback_minutes),
+        _evidence(row),
         _proposal(detail),
         _decision(row, events),
         _approvals(row, events, warning),
@@ -280,6 +281,21 @@ def _changes(changes: Sequence[RecordedChange], first_alert_at: datetime,
             f"{_cell(change.author or '-')} | {_cell(change.link or '-')} | "
             f"{_cell(change.source)} |")
     return "\n".join(lines)
+
+
+def _evidence(row: IncidentRow) -> str:
+    """The investigate stage's items, as the model and the approvers saw them."""
+    if row.evidence is None:
+        return "## Evidence\n\nNot collected."
+    parts = ["## Evidence", "", f"Collected {_ts(row.evidence_at)} UTC, redacted; the model "
+             "saw the same items."]
+    for item in row.evidence:
+        source = _inline(item.get("source_url") or "Warden's store")
+        failed = " (failed)" if item.get("error") else ""
+        parts += ["", f"### {_inline(item.get('title', ''))}{failed}", "",
+                  f"Kind {_inline(item.get('kind', ''))}; source {source}.", "",
+                  _fence(str(item.get("summary", "")))]
+    return "\n".join(parts)
 
 
 def _proposal(detail: IncidentDetail) -> str:

@@ -92,8 +92,11 @@ class ScriptedModel(_Server):
 
     def reply_for(self, prompt: str) -> str | None:
         self.calls += 1
-        return next((reply for phrase, reply in self.script.items() if phrase in prompt),
-                    self.fallback)
+        # The alert's own title comes first; evidence (similar past incidents) may quote
+        # other scripted titles further down the prompt.
+        found = [(prompt.index(phrase), reply) for phrase, reply in self.script.items()
+                 if phrase in prompt]
+        return min(found, key=lambda hit: hit[0])[1] if found else self.fallback
 
 
 class _ModelHandler(_Handler):

@@ -124,6 +124,16 @@ class Settings(BaseSettings):
     pagerduty_routing_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     change_lookback_minutes: float = Field(default=120, gt=0)
 
+    # Evidence before proposals (issue 18): the whole investigation's deadline, each item's
+    # size cap, and the Prometheus whose HTTP API answers the alert rules' expressions.
+    evidence_timeout_s: float = Field(default=5.0, gt=0)
+    evidence_max_item_bytes: int = Field(default=8192, ge=256)
+    prometheus_url: str | None = None
+    prometheus_timeout_s: float = Field(default=4.0, gt=0)
+    # Runbooks are read only from these URL prefixes or this directory; others are links.
+    runbook_url_prefixes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    runbook_dir: Path | None = None
+
     # People and programs: NAME:TOKEN[:ROLE] for the API, the console and the CLI. Once
     # any is set, reads need a token (or a console session) too.
     api_tokens: Annotated[dict[str, ApiToken], NoDecode] = Field(default_factory=dict)
@@ -236,7 +246,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "llm_models", "redact_patterns", "slack_alert_channels", "slack_alert_bot_ids",
-        "llm_instructions_in_user", "open_sources", mode="before",
+        "llm_instructions_in_user", "open_sources", "runbook_url_prefixes", mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> list[str]:

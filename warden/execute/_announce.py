@@ -41,6 +41,8 @@ ANNOUNCED_KINDS = (
     "policy.decided", "policy.rechecked", "approval.expired", "execution.skipped",
     "execution.finished", "execution.unknown", "verify.failed",
 )
+# One evidence item a line in a message; the console and the JSON hold the whole item.
+_EVIDENCE_LINE_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ def notice_for(
         "decision_digest": digest_of(row),
         "proposal": row.proposal,
         "alert_excerpt": redact(alert_excerpt(latest_raw), extra).text,
+        "evidence": evidence_lines(row.evidence),
         "approval": {"state": row.approval_state,
                      "expires_at": row.approval_expires_at.isoformat()
                      if row.approval_expires_at else None,
@@ -156,6 +159,20 @@ def notice_for(
         "frozen": None if frozen is None else {"reason": frozen.reason},
     }
     return Notice(kind=event.kind, event_id=event.id, payload=payload)
+
+
+def evidence_lines(evidence: list[dict[str, Any]] | None) -> list[str]:
+    """One line per evidence item (already redacted by the investigate stage): its title
+    and the first line of its summary, or why it failed."""
+    lines = []
+    for item in evidence or ():
+        said = item.get("error") or _first_line(str(item.get("summary") or ""))
+        lines.append(f"{item.get('title')}: {said}"[:_EVIDENCE_LINE_CHARS])
+    return lines
+
+
+def _first_line(text: str) -> str:
+    return next((line for line in text.splitlines() if line.strip()), "")
 
 
 def _action_name(row: IncidentRow, data: Mapping[str, Any]) -> str:

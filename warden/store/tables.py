@@ -125,6 +125,10 @@ class IncidentRow(Base):
     approval_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     approval_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
+    # What the investigate stage found, redacted: a list of evidence items (issue 18).
+    evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    evidence_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
 
 class AlertRow(Base):
     __tablename__ = "alerts"

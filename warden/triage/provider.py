@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from warden.domain import Severity
+
+if TYPE_CHECKING:
+    from warden.investigate import Evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class TriageRequest:
     ``changes`` are the service key's changes in the lookback before the first alert,
     newest first; ``deployed_versions`` the versions it has run within the policy's
     ``grounding_days``, oldest first, the last one current (what check 5b grounds on).
+    ``evidence`` is what the investigate stage found, already redacted.
     """
 
     service: str
@@ -53,6 +57,7 @@ class TriageRequest:
         default_factory=lambda: MappingProxyType({}))
     changes: tuple[RecentChange, ...] = ()
     deployed_versions: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
 
 
 CallOutcome = Literal["ok", "error", "timeout", "rate_limited", "malformed"]

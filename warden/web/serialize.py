@@ -109,6 +109,8 @@ def incident_detail_json(
         model_calls=[ledger_json(c) for c in detail.ledger],
         cost_usd=round(sum(c.cost_usd for c in detail.ledger), 6),
         changes=[incident_change_json(c, row.first_seen) for c in changes],
+        evidence=row.evidence,
+        evidence_at=_iso(row.evidence_at),
     )
     return body
 

@@ -54,8 +54,9 @@ def awaits_verdict(payload: Mapping[str, Any]) -> bool:
 
 def notice_message(payload: Mapping[str, Any], *, console_url: str) -> SlackMessage:
     """The message for one notice: what happened, the incident, the proposal and the
-    policy's reasons, an excerpt of the raw alert, a link to the console, and Approve /
-    Reject buttons when the notice asks for a verdict."""
+    policy's reasons, the evidence (one line an item), an excerpt of the raw alert, a
+    link to the console, and Approve / Reject buttons when the notice asks for a
+    verdict."""
     incident: Mapping[str, Any] = payload.get("incident") or {}
     decision: Mapping[str, Any] = payload.get("decision") or {}
     proposal: Mapping[str, Any] = payload.get("proposal") or {}
@@ -81,6 +82,10 @@ def notice_message(payload: Mapping[str, Any], *, console_url: str) -> SlackMess
         _section("*Proposed action*\n" + _action_text(action)),
         _section("*Policy reasons*\n" + _reasons_text(decision.get("reasons") or [])),
     ]
+    evidence = [str(line) for line in payload.get("evidence") or ()]
+    if evidence:
+        blocks.append(_section(_cut("*Evidence (Warden's own reads)*\n" + "\n".join(
+            f"• {escape(line)}" for line in evidence), _SECTION_CHARS)))
     excerpt = str(payload.get("alert_excerpt") or "")
     if excerpt:
         blocks.append(_section("*Raw alert (excerpt)*\n```" + escape(excerpt) + "```"))

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from warden.domain import Severity
 from warden.triage.provider import TriageReply, TriageRequest
@@ -217,14 +218,30 @@ def _root_cause(result: Classification) -> str:
     return f"Classified as {result.category} ({reasons})."
 
 
+def remembered_fix(request: TriageRequest) -> tuple[int, dict[str, Any]] | None:
+    """The most recent earlier incident of the same service and alert identity (incident
+    memory's first ``same_alert`` item) and the action that fixed it with a verified
+    healthy result, when the policy still offers that action; else None. Pure."""
+    for item in request.evidence:
+        if item.kind != "similar_incidents" or item.error:
+            continue
+        same = [p for p in item.data.get("incidents", ()) if p.get("match") == "same_alert"]
+        fix = same[0].get("fixed_by") if same else None
+        if fix and fix.get("name") in request.allowed_actions:
+            return int(same[0]["id"]), dict(fix)
+    return None
+
+
 class RulesProvider:
     """The embedded default provider: no network, no state, deterministic replies.
 
     The severity in the reply is the request's own when it has one (the monitoring
     system knows better than word matching), else the inferred one. The suggested
-    action is always one of ``request.allowed_actions`` and targets ``request.service``;
-    it has params only when it rolls back a deploy (its version from the record, never
-    from the text).
+    action is always one of ``request.allowed_actions`` and targets ``request.service``.
+    It rolls back a deploy that just preceded a regression (its version from the record,
+    never from the text); else it is what fixed the last incident of the same alert,
+    verified healthy, with that fix's params (``remembered_fix``); else one chosen by the
+    words, which never needs params.
     """
 
     name = "rules"
@@ -235,14 +252,21 @@ class RulesProvider:
         alertname = request.labels.get("alertname", "")
         text = _normalise(f"{request.title} {alertname} {request.description}")
         rollback = _rollback(request, result.category, text)
+        remembered = remembered_fix(request)
         root_cause = _root_cause(result)
+        suggested: dict[str, object] | None
         if rollback is not None:
-            suggested: dict[str, object] | None = {
-                "name": rollback.action, "service": request.service,
-                "params": dict.fromkeys(rollback.params, rollback.version)}
+            suggested = {"name": rollback.action, "service": request.service,
+                         "params": dict.fromkeys(rollback.params, rollback.version)}
             root_cause += (f" Deploy {rollback.deployed} landed "
                            f"{rollback.minutes_before:.0f} min before the first alert; "
                            f"{rollback.version} ran before it.")
+        elif remembered is not None:
+            past_id, fix = remembered
+            suggested = {"name": fix["name"], "service": request.service,
+                         "params": dict(fix.get("params") or {})}
+            root_cause += (f" The same alert on this service (incident #{past_id}) was fixed "
+                           f"by {fix['name']}, verified healthy: proposing it again.")
         else:
             action = _suggest(result.category, text, request.allowed_actions)
             suggested = (None if action is None

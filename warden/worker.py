@@ -269,7 +269,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row.decision_outcome = decision.outcome.value
         # The mode decided under: an execute in dry_run runs nothing, whatever the policy
         # says later.
-        row.decision = {**decision_json(decision), "mode": policy.mode}
+        # The precedents (check 10b) are shown with the decision they weighed in.
+        row.decision = {**decision_json(decision), "mode": policy.mode,
+                        "precedents": inputs.history.precedents}
         asks_shadow_verdict = asks_for_verdict(decision, policy)
         if asks_shadow_verdict:
             row.decision["shadow"] = True

@@ -1,0 +1,5 @@
+"""Fixtures of the trust-ladder tests."""
+
+from tests.e2e.stack import stack
+
+__all__ = ["stack"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
 
@@ -310,17 +310,13 @@ def _first_reason(decision: dict[str, list[dict[str, str]]]) -> str:
     return f"{reasons[0].get('code')}: {reasons[0].get('detail')}"
 
 
-_UNITS = {"d": 86400, "h": 3600, "m": 60}
-
-
 def _since(value: str) -> datetime | None:
-    """The start of ``--since`` (30d, 12h, 90m) before now; None for 'all'."""
-    if value == "all":
-        return None
-    number, unit = value[:-1], value[-1:]
-    if unit not in _UNITS or not number.isdigit():
-        _fail(f"--since {value!r}: give a number and d, h or m (30d, 12h, 90m), or 'all'")
-    return datetime.now(UTC) - timedelta(seconds=int(number) * _UNITS[unit])
+    from warden.trust.window import since_start
+
+    try:
+        return since_start(value, datetime.now(UTC))
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _load(path: Path) -> Policy:

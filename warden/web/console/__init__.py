@@ -2,10 +2,10 @@
 
 ``install(app)`` adds the pages, the static files and the sign-in redirect to the app.
 Pages: ``/`` (incidents, live), ``/incidents/{id}`` (detail, approve/reject), ``/cost``,
-``/policy``, ``/login``, ``/logout``. Once any API token is configured every page but
-``/login`` needs a signed-in user (others are sent to ``/login``). Approving needs a
-signed-in approver and goes through the approval stage's entry point, channel
-``console``.
+``/policy``, ``/policy/replay`` (admins), ``/trust``, ``/login``, ``/logout``. Once any
+API token is configured every page but ``/login`` needs a signed-in user (others are sent
+to ``/login``). Approving needs a signed-in approver and goes through the approval
+stage's entry point, channel ``console``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from warden.web.console import cost, incidents, login, policy
+from warden.web.console import cost, incidents, login, policy, trust
 from warden.web.console._render import SECURITY_HEADERS, STATIC_DIR
 from warden.web.deps import SessionDep, WardenDep
 
@@ -37,7 +37,7 @@ async def _signed_in(request: Request, warden: WardenDep, session: SessionDep) -
 
 router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
-for _module in (incidents, cost, policy):
+for _module in (incidents, cost, policy, trust):
     router.include_router(_module.router, dependencies=[Depends(_signed_in)])
 
 

@@ -309,7 +309,7 @@ def _decision_inputs(
     action = None if isinstance(proposal, MalformedProposal) else proposal.suggested_action
     history = history_for(session, service=incident.service, now=now, incident=incident,
                           action_name=None if action is None else action.name)
-    return DecisionInputs(incident=incident, proposal_raw=raw, history=history, now=now)
+    return DecisionInputs(incident=incident, proposal_raw=raw, history=history, decided_at=now)
 
 
 def _request_for(incident: Any, policy: Any) -> TriageRequest:

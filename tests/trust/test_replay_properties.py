@@ -59,7 +59,7 @@ inputs = st.builds(
     incident=st.builds(lambda service, title, held: incident(service, title=title,
                                                              alerts=tuple(held)),
                        st.sampled_from(SERVICES), TEXTS, st.lists(alerts, max_size=3)),
-    proposal_raw=replies, history=histories, now=moments)
+    proposal_raw=replies, history=histories, decided_at=moments)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,7 +87,8 @@ def test_the_policy_digest_names_what_decides_not_where_it_came_from() -> None:
 
 def test_an_unreadable_record_says_what_it_lacks() -> None:
     data = inputs_json(DecisionInputs(incident=incident(), proposal_raw=reply(),
-                                      history=History(), now=datetime(2026, 6, 1, tzinfo=UTC)))
+                                      history=History(),
+                                      decided_at=datetime(2026, 6, 1, tzinfo=UTC)))
     del data["history"]
     with pytest.raises(ValueError, match="lack 'history'"):
         inputs_from_json(data)

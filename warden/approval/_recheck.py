@@ -28,7 +28,7 @@ def recheck(
         incident=incident, proposal_raw=row.proposal_raw or "",
         history=history_for(session, service=row.service, now=now, incident=incident,
                             action_name=action.name if action is not None else None),
-        now=now)
+        decided_at=now)
     decision = decide_inputs(inputs, policy)
     record_decision(session, stage=stage, inputs=inputs, decision=decision, policy=policy,
                     model=row.triage_model)

@@ -39,12 +39,13 @@ INPUTS_EVENT = "policy.inputs"
 @dataclass(frozen=True, slots=True)
 class DecisionInputs:
     """Everything ``decide`` was given: the incident with the alerts it held at that
-    moment, the model's raw reply, the history and the decision time."""
+    moment, the model's raw reply, the history and the decision time (``decided_at``, the
+    ``now`` ``decide`` was given)."""
 
     incident: Incident
     proposal_raw: str
     history: History
-    now: datetime
+    decided_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class ReplayResult:
 def decide_inputs(inputs: DecisionInputs, policy: Policy) -> Decision:
     """The decision ``policy`` makes on ``inputs`` (the reply parsed with its categories)."""
     proposal = parse_proposal(inputs.proposal_raw, categories=policy.categories)
-    return decide(inputs.incident, proposal, policy, inputs.history, inputs.now)
+    return decide(inputs.incident, proposal, policy, inputs.history, inputs.decided_at)
 
 
 def replay(records: Iterable[RecordedDecision], policy: Policy) -> ReplayResult:
@@ -92,7 +93,7 @@ def replay(records: Iterable[RecordedDecision], policy: Policy) -> ReplayResult:
             continue
         changed.append({
             "incident_id": record.incident_id, "stage": record.stage,
-            "at": record.inputs.now.isoformat(),
+            "at": record.inputs.decided_at.isoformat(),
             "before": {"outcome": before.get("outcome"), "reasons": before.get("reasons", [])},
             "after": {"outcome": after["outcome"], "reasons": after["reasons"]},
         })
@@ -160,7 +161,7 @@ def inputs_json(inputs: DecisionInputs) -> dict[str, Any]:
             "deployed_versions": list(history.deployed_versions),
             "precedents": history.precedents,
         },
-        "now": inputs.now.isoformat(),
+        "now": inputs.decided_at.isoformat(),
     }
 
 
@@ -196,7 +197,7 @@ def inputs_from_json(data: Mapping[str, Any]) -> DecisionInputs:
             precedents=int(raw_history["precedents"]),
         )
         return DecisionInputs(incident=incident, proposal_raw=str(data["proposal_raw"]),
-                              history=history, now=_time(data["now"]))
+                              history=history, decided_at=_time(data["now"]))
     except KeyError as exc:
         raise ValueError(f"the recorded inputs lack {exc.args[0]!r}") from exc
     except (TypeError, AttributeError) as exc:

@@ -28,7 +28,7 @@ def record_decision(
                        "decision": decision_json(decision),
                        "policy_digest": policy_digest(policy),
                        "tier": policy.tier_of(inputs.incident.service), "model": model},
-                 now=inputs.now)
+                 now=inputs.decided_at)
 
 
 def asks_for_verdict(decision: Decision, policy: Policy) -> bool:

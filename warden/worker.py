@@ -37,7 +37,8 @@ from warden.store.claims import (
 from warden.store.history import history_for
 from warden.store.tables import IncidentRow, LedgerRow
 from warden.triage import spend
-from warden.trust import asks_for_verdict, record_decision
+from warden.trust import record_decision, trust_marks
+from warden.words import is_shadow
 
 if TYPE_CHECKING:
     from warden.app import Warden
@@ -268,13 +269,10 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row.triaged_severity = row.severity
         row.decision_outcome = decision.outcome.value
         # The mode decided under: an execute in dry_run runs nothing, whatever the policy
-        # says later.
-        # The precedents (check 10b) are shown with the decision they weighed in.
+        # says later. The trust marks: the precedents weighed, and whether it is shadow.
         row.decision = {**decision_json(decision), "mode": policy.mode,
-                        "precedents": inputs.history.precedents}
-        asks_shadow_verdict = asks_for_verdict(decision, policy)
-        if asks_shadow_verdict:
-            row.decision["shadow"] = True
+                        **trust_marks(decision, inputs.history, policy)}
+        asks_shadow_verdict = is_shadow(row.decision)
         row.decided_at = now
         if decision.outcome is Outcome.NEEDS_APPROVAL or asks_shadow_verdict:
             row.approval_state = "pending"

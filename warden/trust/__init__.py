@@ -5,6 +5,6 @@ policy (``replay``), and how often the machine and the humans agreed (``stats``)
 rest only reads the store.
 """
 
-from warden.trust.record import asks_for_verdict, record_decision
+from warden.trust.record import record_decision, trust_marks
 
-__all__ = ["asks_for_verdict", "record_decision"]
+__all__ = ["record_decision", "trust_marks"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.domain import Decision
+from warden.domain import Decision, History
 from warden.policy import (
     INPUTS_EVENT,
     DecisionInputs,
@@ -31,8 +33,12 @@ def record_decision(
                  now=inputs.decided_at)
 
 
-def asks_for_verdict(decision: Decision, policy: Policy) -> bool:
-    """Whether a decision asks the tier's approvers for a verdict although the policy may
-    not need one: a shadow action named by the proposal, whatever the outcome (policy.md,
-    *Shadow*): the verdict is agreement data."""
-    return decision.action is not None and policy.is_shadow(decision.action.name)
+def trust_marks(decision: Decision, history: History, policy: Policy) -> dict[str, Any]:
+    """What the stored decision shows besides ``decide``'s answer: the precedents it
+    weighed (check 10b), and ``shadow: true`` when it names a shadow action. A shadow
+    decision asks the tier's approvers for a verdict whatever its outcome (policy.md,
+    *Shadow*): the verdict is agreement data, and nothing runs."""
+    marks: dict[str, Any] = {"precedents": history.precedents}
+    if decision.action is not None and policy.is_shadow(decision.action.name):
+        marks["shadow"] = True
+    return marks

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.domain import Decision, History
+from warden.domain import Decision, History, IncidentAlert
 from warden.policy import (
     INPUTS_EVENT,
     DecisionInputs,
@@ -16,6 +18,7 @@ from warden.policy import (
     inputs_json,
     policy_digest,
 )
+from warden.triage.redact import redact
 
 
 def record_decision(
@@ -24,9 +27,13 @@ def record_decision(
 ) -> None:
     """Append the ``policy.inputs`` event: what ``decide`` was given at ``stage``
     (``triage``, ``approval``, ``execute``), what it answered, the digest of the policy
-    that answered and the model whose reply it judged, inside the caller's transaction."""
+    that answered and the model whose reply it judged, inside the caller's transaction.
+
+    The alerts' words are recorded redacted, as the model saw them: secrets stay in the
+    alert's own record only. (A security pattern that matched inside a redacted secret
+    would not match again on replay.)"""
     audit.record(session, incident_id=inputs.incident.id, actor="policy", kind=INPUTS_EVENT,
-                 data={"stage": stage, "inputs": inputs_json(inputs),
+                 data={"stage": stage, "inputs": inputs_json(_redacted(inputs)),
                        "decision": decision_json(decision),
                        "policy_digest": policy_digest(policy),
                        "tier": policy.tier_of(inputs.incident.service), "model": model},
@@ -42,3 +49,20 @@ def trust_marks(decision: Decision, history: History, policy: Policy) -> dict[st
     if decision.action is not None and policy.is_shadow(decision.action.name):
         marks["shadow"] = True
     return marks
+
+
+def _redacted(inputs: DecisionInputs) -> DecisionInputs:
+    incident = inputs.incident
+    return replace(inputs, incident=replace(
+        incident, title=_clean(incident.title), description=_clean(incident.description),
+        labels=_clean_labels(incident.labels),
+        alerts=tuple(IncidentAlert(title=_clean(a.title), description=_clean(a.description),
+                                   labels=_clean_labels(a.labels)) for a in incident.alerts)))
+
+
+def _clean(text: str) -> str:
+    return redact(text).text
+
+
+def _clean_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    return {name: _clean(value) for name, value in labels.items()}

@@ -14,6 +14,7 @@
     ├── StoreError             the store cannot take the write
     │   └── OverloadedError    refuse before storing (-> 503 with Retry-After)
     ├── TriageError            a provider could not produce a reply
+    ├── ReplayRefused          the audit chain does not verify, or holds an unreadable record
     ├── ApprovalError          an approval cannot be recorded
     │   ├── NotAuthenticated   (-> 401)
     │   ├── NotAllowed         (-> 403)
@@ -110,6 +111,10 @@ class OverloadedError(StoreError):
 
 class TriageError(WardenError):
     pass
+
+
+class ReplayRefused(WardenError):
+    """``warden policy replay`` will not re-decide a log it cannot trust or read."""
 
 
 class ApprovalError(WardenError):

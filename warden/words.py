@@ -33,3 +33,12 @@ def outcome_words(decision: Mapping[str, Any] | None, *, policy_mode: str) -> st
     outcome = str(decision.get("outcome") or "-")
     dry_run = (decision.get("mode") or policy_mode) == "dry_run"
     return f"{outcome} (dry run)" if dry_run and outcome == "execute" else outcome
+
+
+SHADOW_NOTE = "shadow: nothing will run; your verdict is recorded as agreement data"
+"""Said wherever a shadow decision asks for a verdict (console, Slack, notifications, API)."""
+
+
+def is_shadow(decision: Mapping[str, Any] | None) -> bool:
+    """Whether ``decision`` (its stored JSON form) was made for a shadow action."""
+    return bool(decision and decision.get("shadow"))

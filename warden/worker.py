@@ -26,7 +26,7 @@ from warden.approval import expire_overdue
 from warden.changes import with_changes
 from warden.domain import Decision, MalformedProposal, Outcome, Proposal, Step
 from warden.investigate import build_investigator, investigate
-from warden.policy import decide, decision_json, parse_proposal
+from warden.policy import DecisionInputs, decide, decision_json, parse_proposal
 from warden.store import incident_from_row, incident_with_alerts
 from warden.store.claims import (
     MAX_STEP_ATTEMPTS,
@@ -40,6 +40,8 @@ from warden.store.claims import (
 from warden.store.history import history_for
 from warden.store.tables import IncidentRow, LedgerRow
 from warden.triage import spend
+from warden.trust import record_decision, trust_marks
+from warden.words import is_shadow
 
 if TYPE_CHECKING:
     from warden.app import Warden
@@ -269,10 +271,9 @@ def triage_step(worker: Worker, claim: Claim) -> None:
             return  # the lease was lost; whoever holds it now does this step
         # Every alert the incident holds now, not only those the model was shown: a
         # security alert that joined the group meanwhile still sends it to a human.
-        history = history_for(session, service=incident.service, now=now,
-                              grounding_days=policy.grounding_days, incident=row,
-                              proposal=proposal)
-        decision = decide(incident_with_alerts(session, row), proposal, policy, history, now)
+        inputs = _decision_inputs(session, row, proposal, raw=reply.raw, now=now,
+                                  grounding_days=policy.grounding_days)
+        decision = decide(inputs.incident, proposal, policy, inputs.history, now)
         row.proposal_raw = reply.raw
         row.proposal = proposal_json(proposal)
         row.triage_provider = reply.provider
@@ -282,10 +283,12 @@ def triage_step(worker: Worker, claim: Claim) -> None:
         row.triaged_severity = row.severity
         row.decision_outcome = decision.outcome.value
         # The mode decided under: an execute in dry_run runs nothing, whatever the policy
-        # says later.
-        row.decision = {**decision_json(decision), "mode": policy.mode}
+        # says later. The trust marks: the precedents weighed, and whether it is shadow.
+        row.decision = {**decision_json(decision), "mode": policy.mode,
+                        **trust_marks(decision, inputs.history, policy)}
+        asks_shadow_verdict = is_shadow(row.decision)
         row.decided_at = now
-        if decision.outcome is Outcome.NEEDS_APPROVAL:
+        if decision.outcome is Outcome.NEEDS_APPROVAL or asks_shadow_verdict:
             row.approval_state = "pending"
             row.approval_expires_at = now + timedelta(
                 minutes=warden.settings.approval_ttl_minutes)
@@ -297,12 +300,29 @@ def triage_step(worker: Worker, claim: Claim) -> None:
                      now=now)
         audit.record(session, incident_id=incident.id, actor="policy", kind="policy.decided",
                      data=row.decision, now=now)
-        release(row, next_step=next_step_after(decision))
+        record_decision(session, stage="triage", inputs=inputs, decision=decision,
+                        policy=policy, model=reply.model)
+        release(row, next_step=Step.NOTIFY if asks_shadow_verdict
+                else next_step_after(decision))
     warden.metrics.triage_total.labels(provider=reply.provider,
                                        outcome="fallback" if note else "ok").inc()
     warden.metrics.decisions.labels(outcome=decision.outcome.value).inc()
     log.info("incident.triaged", incident_id=incident.id, provider=reply.provider,
              model=reply.model, outcome=decision.outcome.value, note=note)
+
+
+def _decision_inputs(
+    session: Any, row: IncidentRow, proposal: Proposal | MalformedProposal, *, raw: str,
+    now: Any, grounding_days: float,
+) -> DecisionInputs:
+    """What ``decide`` is given at triage: the incident with every alert it holds now,
+    the raw reply, and the history including the proposed action's precedents."""
+    incident = incident_with_alerts(session, row)
+    action = None if isinstance(proposal, MalformedProposal) else proposal.suggested_action
+    history = history_for(session, service=incident.service, now=now,
+                          grounding_days=grounding_days, incident=incident,
+                          action_name=None if action is None else action.name)
+    return DecisionInputs(incident=incident, proposal_raw=raw, history=history, decided_at=now)
 
 
 def _request_for(incident: Any, policy: Any) -> TriageRequest:

@@ -54,7 +54,8 @@ def _recheck(store: Store, incident_id: int) -> tuple[Outcome, ReasonCode]:
     with store.session() as session:
         row = session.get(IncidentRow, incident_id)
         assert row is not None
-        decision = recheck(session, row, policy=SECURED, now=NOW + timedelta(minutes=1))
+        decision = recheck(session, row, policy=SECURED, now=NOW + timedelta(minutes=1),
+                           stage="execute")
     return decision.outcome, decision.reasons[0].code
 
 

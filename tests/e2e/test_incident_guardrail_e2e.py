@@ -174,9 +174,12 @@ def test_a_shadow_action_is_decided_and_recorded_but_never_run(stack: Stack, how
     stack.policy_file.write_text(text)
     running = stack.start()
     incident_id = stack.alert(running, "checkout-web", "shd-1", clear_cache("checkout-web"))
+    # The decision is made as usual, and asks the approvers for a verdict (issue 19).
+    asked = stack.settled(running, incident_id, lambda i: i["approval"]["state"] == "pending")
+    assert asked["decision"]["outcome"] == "execute"
+    assert stack.verdict(running, incident_id, "alice").status_code == 200
     done = stack.settled(running, incident_id,
                          lambda i: "execution.shadowed" in _audit_kinds(stack, incident_id))
-    assert done["decision"]["outcome"] == "execute"  # the decision is made as usual
     assert done["executions"] == []
     time.sleep(0.3)
     assert stack.target.requests("/cache/checkout-web/clear") == []

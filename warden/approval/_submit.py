@@ -213,7 +213,7 @@ def _record(
     if not counted.reached:
         return done
 
-    decision = recheck(session, row, policy=policy, now=now)
+    decision = recheck(session, row, policy=policy, now=now, stage="approval")
     checked = {**decision_json(decision), "stage": "approval",
                "approved_by": list(counted.approved_by)}
     audit.record(session, incident_id=row.id, actor="policy", kind="policy.rechecked",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from warden.audit.chain import ChainReport, verify
 from warden.changes import RecordedChange, changes_before
 from warden.domain import service_key
-from warden.policy import Policy
+from warden.policy import INPUTS_EVENT, Policy
 from warden.store import AuditRow, FreezeRow, IncidentRow
 from warden.store.queries import IncidentDetail, incident_detail
 from warden.words import outcome_words
@@ -248,9 +248,21 @@ def _went_wrong(detail: IncidentDetail, events: list[AuditRow],
 
 def _timeline(events: Iterable[AuditRow]) -> str:
     lines = ["## Timeline", "", "| Time (UTC) | Actor | Event | Details |", "|---|---|---|---|"]
-    lines += [f"| {_ts(e.at)} | {_cell(e.actor)} | {e.kind} | {_cell(_brief(e.data))} |"
+    lines += [f"| {_ts(e.at)} | {_cell(e.actor)} | {e.kind} | {_cell(_brief(_shown(e)))} |"
               for e in events]
     return "\n".join(lines)
+
+
+def _shown(event: AuditRow) -> Mapping[str, Any]:
+    """An event's details for the timeline. A decision's recorded inputs (for replay)
+    repeat the alerts and the reply shown elsewhere: the timeline names the decision."""
+    if event.kind != INPUTS_EVENT:
+        return event.data
+    decision = event.data.get("decision") or {}
+    history = (event.data.get("inputs") or {}).get("history") or {}
+    return {"stage": event.data.get("stage"), "outcome": decision.get("outcome"),
+            "policy_digest": event.data.get("policy_digest"),
+            "precedents": history.get("precedents")}
 
 
 def _raw_alert(detail: IncidentDetail) -> str:

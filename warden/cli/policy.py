@@ -1,5 +1,5 @@
-"""``warden policy check | test | lint | show | init | reload``: the policy engine from the
-command line.
+"""``warden policy check | test | lint | show | init | reload | replay | stats``: the
+policy engine from the command line.
 
 The command line of ``check`` is a contract (docs/policy.md). This module
 stays light (no web, store or HTTP imports) because ``check --cases`` is timed with its
@@ -231,6 +231,92 @@ def reload() -> None:
 
     done = api_call("POST", "/v1/policy/reload")
     print(f"policy reloaded from {done.get('source')} (mode {done.get('mode')})")
+
+
+SinceOption = Annotated[str, typer.Option(
+    "--since", help="How far back: a number and d, h or m (30d, 12h, 90m); 'all' for all.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+
+
+@policy_app.command("replay")
+def replay(policy: PolicyOption, since: SinceOption = "30d", as_json: JsonOption = False) -> None:
+    """Decide every stored decision again with the policy given, from the inputs recorded
+    when it was made: no model is called, nothing runs. Lists each decision whose outcome
+    or deciding reason would change, and counts the changes by transition.
+
+    Refuses (exit 2) when the audit chain does not verify.
+    """
+    from warden.cli.ops import load_warden
+    from warden.errors import ReplayRefused
+    from warden.trust.replay import replay_recorded
+
+    new = _load(policy)
+    start = _since(since)
+    warden = load_warden(create_audit_key=False)
+    try:
+        with warden.store.session() as session:
+            result = replay_recorded(session, new, since=start)
+    except ReplayRefused as exc:
+        _fail(f"replay refused: {exc}")
+    finally:
+        warden.store.dispose()
+    if as_json:
+        print(json.dumps(result.as_json()))
+        return
+    for change in result.changed:
+        before, after = change["before"], change["after"]
+        print(f"incident #{change['incident_id']} ({change['stage']}, {change['at']}): "
+              f"{before['outcome']} -> {after['outcome']} ({_first_reason(after)})")
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(result.summary.items())) or "no change"
+    print(f"{result.replayed} decisions replayed with {policy}; {len(result.changed)} would "
+          f"change ({summary})")
+
+
+@policy_app.command("stats")
+def stats(since: SinceOption = "30d", as_json: JsonOption = False) -> None:
+    """How often the policy and the humans agreed, per action, tier and model, with the
+    promotion hints earned (>= 20 verdicts on a tier, >= 95% agreement). A hint is a
+    suggested policy change; nothing is applied."""
+    from warden.cli.ops import load_warden
+    from warden.trust.stats import agreement_stats
+
+    start = _since(since)
+    warden = load_warden(create_audit_key=False)
+    try:
+        with warden.store.session() as session:
+            figures = agreement_stats(session, warden.policy.current, since=start)
+    finally:
+        warden.store.dispose()
+    if as_json:
+        print(json.dumps(figures))
+        return
+    print("action          tier       model                 proposals  execute/approval/blocked"
+          "  approve/reject  agree  runs  healthy")
+    for row in figures["actions"]:
+        agree = "-" if row["agreement"] is None else f"{row['agreement']:.0%}"
+        counts = row["policy"]
+        print(f"{row['action']:<15} {row['tier']:<10} {row['model'][:21]:<21} "
+              f"{row['proposals']:>9}  {counts['execute']:>7}/{counts['needs_approval']}/"
+              f"{counts['blocked']:<14}  {row['verdicts']['approve']:>7}/"
+              f"{row['verdicts']['reject']:<6}  {agree:>5}  {row['executions']:>4}  "
+              f"{row['verified_healthy']:>7}")
+    for hint in figures["hints"]:
+        print(f"\nhint: {hint['message']} (not applied; the change would be):\n{hint['diff']}",
+              end="")
+
+
+def _first_reason(decision: dict[str, list[dict[str, str]]]) -> str:
+    reasons = decision.get("reasons") or [{}]
+    return f"{reasons[0].get('code')}: {reasons[0].get('detail')}"
+
+
+def _since(value: str) -> datetime | None:
+    from warden.trust.window import since_start
+
+    try:
+        return since_start(value, datetime.now(UTC))
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _load(path: Path) -> Policy:

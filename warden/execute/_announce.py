@@ -31,7 +31,7 @@ from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRo
 from warden.store.claims import Claim, lock_owned, release
 from warden.triage.redact import compile_patterns, redact
 from warden.verify.breaker import freeze_if_realerted
-from warden.words import NOTHING_SUGGESTED, nothing_suggested
+from warden.words import NOTHING_SUGGESTED, SHADOW_NOTE, is_shadow, nothing_suggested
 
 if TYPE_CHECKING:
     from warden.worker import Worker
@@ -122,7 +122,8 @@ def notice_for(
     extra = compile_patterns(settings.redact_patterns)
     title = redact(row.title, extra).text
     dry_run = " (dry run: nothing really runs)" if policy.mode == "dry_run" else ""
-    head = f"[Warden]{dry_run} incident #{row.id} on {row.service} ({title})"
+    shadow = f" ({SHADOW_NOTE})" if is_shadow(row.decision) else ""
+    head = f"[Warden]{dry_run}{shadow} incident #{row.id} on {row.service} ({title})"
     action = _action_name(row, data)
     tier = policy.tier_of(row.service)
     body = _what_happened(event.kind, data, row=row, action=action, policy=policy, tier=tier,
@@ -147,6 +148,7 @@ def notice_for(
                      "api_url": api_url},
         "decision": row.decision,
         "decision_digest": digest_of(row),
+        "shadow": SHADOW_NOTE if is_shadow(row.decision) else None,
         "proposal": row.proposal,
         "alert_excerpt": redact(alert_excerpt(latest_raw), extra).text,
         "evidence": evidence_lines(row.evidence),
@@ -195,7 +197,7 @@ def _what_happened(
         if nothing_suggested(data):
             return (f"{NOTHING_SUGGESTED}{when}: the model proposed no action; a human "
                     f"should look. Nothing ran. Reasons: {_reasons(data)}.")
-        if outcome == "blocked":
+        if outcome == "blocked" and row.approval_state != ApprovalState.PENDING:
             return f"{action} is blocked{when}; nothing ran. Reasons: {_reasons(data)}."
         if row.approval_state != ApprovalState.PENDING:
             return (f"{action} needed approval{when} ({_reasons(data)}); the request is "

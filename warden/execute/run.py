@@ -129,7 +129,7 @@ def _start(
         return None
 
     freeze_if_realerted(session, row, policy=policy, now=now)
-    decision = recheck(session, row, policy=policy, now=now)
+    decision = recheck(session, row, policy=policy, now=now, stage="execute")
     audit.record(session, incident_id=row.id, actor="policy", kind="policy.rechecked",
                  data={**decision_json(decision), "stage": "execute", "automated": automated},
                  now=now)

@@ -16,6 +16,7 @@ from warden.store.tables import (
     IncidentRow,
     LedgerRow,
 )
+from warden.words import SHADOW_NOTE, is_shadow
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -101,8 +102,9 @@ def incident_detail_json(
             "model": row.triage_model, "note": row.triage_note,
             "triaged_at": _iso(row.triaged_at),
         },
-        decision=None if row.decision is None else {**row.decision,
-                                                     "digest": digest_of(row)},
+        decision=None if row.decision is None else {
+            **row.decision, "digest": digest_of(row),
+            "shadow_note": SHADOW_NOTE if is_shadow(row.decision) else None},
         approval={"state": row.approval_state, "expires_at": _iso(row.approval_expires_at)},
         approvals=[approval_json(a) for a in detail.approvals],
         executions=[execution_json(e) for e in detail.executions],

@@ -3,10 +3,11 @@
 ``install(app)`` adds the pages, the static files and the sign-in redirect to the app.
 Pages: ``/`` (incidents, live, paged, searchable), ``/incidents/{id}`` (detail,
 approve/reject, acknowledge/resolve), ``/incidents/{id}/report`` (the post-mortem),
-``/cost``, ``/policy``, ``/login``, ``/logout``; ``/favicon.ico``. Once any API token is
-configured every page but ``/login`` needs a signed-in user (others are sent to
-``/login``). Approving, acknowledging and resolving need a signed-in approver; a verdict
-goes through the approval stage's entry point, channel ``console``.
+``/cost``, ``/policy``, ``/policy/replay`` (admins), ``/trust``, ``/login``, ``/logout``;
+``/favicon.ico``. Once any API token is configured every page but ``/login`` needs a
+signed-in user (others are sent to ``/login``). Approving, acknowledging and resolving
+need a signed-in approver; a verdict goes through the approval stage's entry point,
+channel ``console``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from warden.web.console import cost, incidents, login, policy, report
+from warden.web.console import cost, incidents, login, policy, report, trust
 from warden.web.console._render import SECURITY_HEADERS, STATIC_DIR
 from warden.web.deps import SessionDep, WardenDep
 
@@ -38,7 +39,7 @@ async def _signed_in(request: Request, warden: WardenDep, session: SessionDep) -
 
 router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
-for _module in (incidents, report, cost, policy):
+for _module in (incidents, report, cost, policy, trust):
     router.include_router(_module.router, dependencies=[Depends(_signed_in)])
 
 

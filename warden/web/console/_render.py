@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from warden.web.console._words import outcome_words, reason_words, when
 from warden.web.sessions import ConsoleSession
+from warden.words import SHADOW_NOTE
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -24,6 +25,7 @@ templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensu
                                                            default=str)
 templates.env.filters["outcome_words"] = outcome_words
 templates.env.filters["reason_words"] = reason_words
+templates.env.globals["shadow_note"] = SHADOW_NOTE
 
 # Everything is served by Warden itself: no inline script or style, no third party. The
 # approve button must not be clickable inside someone else's frame.

@@ -169,6 +169,8 @@ class Settings(BaseSettings):
     queue_max_pending: int = Field(default=10_000, ge=1)
     worker_enabled: bool = True
     worker_poll_s: float = Field(default=0.2, gt=0)
+    # Incidents one process works on at once (model calls and executors overlap).
+    worker_concurrency: int = Field(default=16, ge=1, le=64)
     lease_s: float = Field(default=30.0, gt=0)
 
     # The audit chain's HMAC key and its anchor file, both outside the database (README,

@@ -248,7 +248,7 @@ def _resolve_if_quiet(session: Session, incident: IncidentRow, now: datetime) ->
         incident.approval_state = "withdrawn"
     if incident.pending_step is None:
         # The incident closes with nothing left to do: its post-mortem is due now. A step
-        # still running writes it when it ends (execute/_flow.py ``when_done``).
+        # still running writes it when it ends (pipeline/stage.py ``finished``).
         incident.pending_step = Step.POSTMORTEM
     audit.record(
         session, incident_id=incident.id, actor="correlate", kind="incident.resolved",

@@ -1,0 +1,160 @@
+"""The runner: claims due steps, keeps their leases alive, runs many incidents at once.
+
+It knows no stage: the builder hands it a mapping of step → stage. Up to
+``concurrency`` steps run at once in a bounded thread pool (model calls and executors
+wait on the network, so threads overlap them). One incident's step never runs twice at
+once: a step runs only under a lease (``store/claims.py``), here or on another replica.
+One heartbeat thread renews every lease the process holds, in one statement.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+import structlog
+
+from warden import audit
+from warden.pipeline.stage import Lease, Stage
+from warden.pipeline.transitions import StepResult
+from warden.store import Store
+from warden.store.claims import MAX_STEP_ATTEMPTS, Claim, back_off, claim_due, renew
+
+log = structlog.get_logger("warden.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    """How the runner paces itself (from ``WARDEN_WORKER_*`` and ``WARDEN_LEASE_S``)."""
+
+    concurrency: int
+    lease_s: float
+    poll_s: float
+
+
+class Runner:
+    """Runs due steps until stopped. Several runners (processes, hosts) may share one
+    store: leases make sure each step of an incident runs in one of them at a time."""
+
+    def __init__(
+        self, *, store: Store, stages: Mapping[str, Stage], clock: Callable[[], datetime],
+        settings: RunnerSettings, idle: Callable[[], None],
+    ) -> None:
+        """``idle`` is called when nothing is due (housekeeping such as expiring
+        unanswered approval requests)."""
+        self.store = store
+        self.stages = stages
+        self.clock = clock
+        self.settings = settings
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._idle = idle
+        self._held_lock = threading.Lock()
+        self._held: dict[int, Claim] = {}
+
+    def held(self) -> int:
+        """How many steps this runner is running now."""
+        with self._held_lock:
+            return len(self._held)
+
+    def run(self, stopping: threading.Event, wake: threading.Event) -> None:
+        heartbeat = threading.Thread(target=self._heartbeat, args=(stopping,),
+                                     name="warden-leases", daemon=True)
+        heartbeat.start()
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency,
+                                thread_name_prefix="warden-step") as pool:
+            while not stopping.is_set():
+                # Cleared before claiming: a step that ends meanwhile wakes the next pass.
+                wake.clear()
+                claims = self._claim()
+                for claim in claims:
+                    pool.submit(self._run, claim, wake)
+                if not claims:
+                    if not self.held():
+                        self._safely(self._idle, "pipeline.idle_failed")
+                    wake.wait(self.settings.poll_s)
+        heartbeat.join()
+
+    def _claim(self) -> list[Claim]:
+        free = self.settings.concurrency - self.held()
+        if free <= 0:
+            return []
+        try:
+            with self.store.session() as session:
+                claims = claim_due(session, owner=self.owner, now=self.clock(),
+                                   lease_s=self.settings.lease_s, limit=free)
+        except Exception:  # the store itself failed; logged, and the loop goes on
+            log.exception("pipeline.claim_failed")
+            return []
+        with self._held_lock:
+            self._held.update((claim.incident_id, claim) for claim in claims)
+        return claims
+
+    def _run(self, claim: Claim, wake: threading.Event) -> None:
+        try:
+            stage = self.stages.get(claim.step)
+            if stage is None or claim.attempt > MAX_STEP_ATTEMPTS:
+                self._abandon(claim, "no stage for this step" if stage is None
+                              else f"failed {MAX_STEP_ATTEMPTS} times")
+            else:
+                self._attempt(stage, claim)
+        finally:
+            with self._held_lock:
+                self._held.pop(claim.incident_id, None)
+            wake.set()
+
+    def _attempt(self, stage: Stage, claim: Claim) -> None:
+        try:
+            stage.run(Lease(claim, self.owner))
+        except Exception:  # one bad incident must not stop the others: retry it later
+            log.exception("pipeline.step_failed", incident_id=claim.incident_id,
+                          step=claim.step, attempt=claim.attempt)
+            self._safely(partial(self._back_off, claim), "pipeline.back_off_failed")
+
+    def _back_off(self, claim: Claim) -> None:
+        with self.store.session() as session:
+            back_off(session, claim, owner=self.owner, now=self.clock())
+
+    def _abandon(self, claim: Claim, why: str) -> None:
+        """Stop retrying a step; the audit log and the console show it for a human."""
+        log.error("pipeline.step_abandoned", incident_id=claim.incident_id, step=claim.step,
+                  why=why)
+        lease = Lease(claim, self.owner)
+        with self.store.session() as session:
+            row = lease.lock(session)
+            if row is None:
+                return
+            audit.record(session, incident_id=claim.incident_id, actor="worker",
+                         kind="step.abandoned", data={"step": claim.step, "why": why},
+                         now=self.clock())
+            lease.finish(row, StepResult.ABANDONED)
+
+    def _heartbeat(self, stopping: threading.Event) -> None:
+        """Renew every held lease, a third of a lease apart, until stopped."""
+        while not stopping.wait(self.settings.lease_s / 3):
+            with self._held_lock:
+                ids = list(self._held)
+            self._safely(partial(self._renew, ids), "pipeline.renew_failed")
+
+    def _renew(self, ids: list[int]) -> None:
+        with self.store.session() as session:
+            lost = renew(session, ids, owner=self.owner, now=self.clock(),
+                         lease_s=self.settings.lease_s)
+        with self._held_lock:
+            # A step that ended meanwhile released its own lease: only still-held ones count.
+            lost &= self._held.keys()
+        for incident_id in sorted(lost):
+            log.warning("pipeline.lease_lost", incident_id=incident_id)
+
+    @staticmethod
+    def _safely(chore: Callable[[], None], event: str) -> None:
+        try:
+            chore()
+        except Exception:  # the store failed; logged, the runner goes on
+            log.exception(event)

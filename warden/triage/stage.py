@@ -1,0 +1,242 @@
+"""The ``triage`` stage: the provider proposes, strictly parsed, and the policy decides.
+
+Model calls are budgeted before they start: ``spend.reserve`` books an estimate of the
+call's cost, so concurrent triages cannot all pass a cap that only one of them fits;
+the reservation is settled with the call's real cost afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warden import audit
+from warden.config import Settings
+from warden.domain import Incident, MalformedProposal, Outcome, Proposal
+from warden.metrics import Metrics
+from warden.pipeline.stage import Lease, StepResult
+from warden.policy import Policy, decide, decision_json, parse_proposal
+from warden.store import AlertRow, Store, incident_from_row, incident_with_alerts
+from warden.store.history import history_for
+from warden.store.tables import IncidentRow, LedgerRow
+from warden.triage import spend
+from warden.triage.model_health import ModelHealth
+from warden.triage.provider import TriageProvider, TriageReply, TriageRequest
+from warden.triage.providers.rules import RulesProvider
+from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL
+from warden.triage.redact import redact_request
+
+log = structlog.get_logger("warden.triage")
+
+ProviderFactory = Callable[[Settings, Policy], TriageProvider]
+
+
+def proposal_json(proposal: Proposal | MalformedProposal) -> dict[str, Any]:
+    if isinstance(proposal, MalformedProposal):
+        return {"malformed": proposal.detail, "category": None}
+    body = asdict(proposal)
+    body["severity"] = proposal.severity.value
+    if proposal.suggested_action is not None:
+        body["suggested_action"]["params"] = dict(proposal.suggested_action.params)
+    return body
+
+
+def request_for(
+    incident: Incident, policy: Policy, first_raw: Mapping[str, Any] | None
+) -> TriageRequest:
+    """What the provider sees of ``incident``. Alertmanager and Grafana keep the rule's
+    ``generatorURL`` in the alert body, not its labels: it is copied into the labels,
+    where the rules provider reads the rule's expression."""
+    labels = dict(incident.labels)
+    url = (first_raw or {}).get(GENERATOR_URL_LABEL)
+    if isinstance(url, str) and url and GENERATOR_URL_LABEL not in labels:
+        labels[GENERATOR_URL_LABEL] = url
+    return TriageRequest(
+        service=incident.service, title=incident.title, description=incident.description,
+        labels=labels, severity=incident.severity,
+        allowed_actions=tuple(policy.actions), categories=tuple(policy.categories),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A provider's reply, with why a fallback answered and the ledger reservation."""
+
+    reply: TriageReply
+    note: str | None
+    reservation: int | None
+
+
+class TriageStage:
+    """Asks the provider once per incident, lets the policy decide, records both."""
+
+    def __init__(
+        self, *, store: Store, settings: Settings, policy: Callable[[], Policy],
+        clock: Callable[[], datetime], metrics: Metrics, model_health: ModelHealth,
+        redact_patterns: Sequence[re.Pattern[str]], build_provider: ProviderFactory,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._policy = policy
+        self._clock = clock
+        self._metrics = metrics
+        self._model_health = model_health
+        self._redact_patterns = tuple(redact_patterns)
+        self._build_provider = build_provider
+        self._rules: TriageProvider = RulesProvider()
+        self._provider_lock = threading.Lock()
+        self._provider_policy = policy()
+        self._provider = build_provider(settings, self._provider_policy)
+
+    def provider_for(self, policy: Policy) -> TriageProvider:
+        """The provider, rebuilt after a policy reload (its prompt lists the policy's
+        actions); concurrent triages share one."""
+        with self._provider_lock:
+            if policy is not self._provider_policy:
+                self._provider = self._build_provider(self._settings, policy)
+                self._provider_policy = policy
+            return self._provider
+
+    def run(self, lease: Lease) -> None:
+        policy = self._policy()
+        with self._store.session() as session:
+            row = session.get(IncidentRow, lease.incident_id)
+            if row is None:
+                return
+            incident = incident_from_row(row)
+            first_raw = session.execute(
+                select(AlertRow.raw).where(AlertRow.incident_id == row.id)
+                .order_by(AlertRow.id).limit(1)
+            ).scalar_one_or_none()
+        request, redactions = redact_request(request_for(incident, policy, first_raw),
+                                             self._redact_patterns)
+        asked = self._ask(self.provider_for(policy), request, incident)
+        self._record(lease, asked, incident=incident, policy=policy,
+                     redactions=redactions)
+
+    def _ask(self, provider: TriageProvider, request: TriageRequest,
+             incident: Incident) -> _Asked:
+        note, reservation = None, None
+        if provider.name != "rules":
+            with self._store.session() as session:
+                reserved = spend.reserve(
+                    session, settings=self._settings, service=incident.service_key,
+                    incident_id=incident.id, provider=provider.name,
+                    model=",".join(self._settings.llm_models), now=self._clock(),
+                )
+            if isinstance(reserved, str):
+                provider, note = self._rules, reserved
+            else:
+                reservation = reserved.id
+        reply = provider.propose(request)
+        note = "; ".join(n for n in (note, reply.fallback_reason) if n) or None
+        return _Asked(reply, note, reservation)
+
+    def _record(
+        self, lease: Lease, asked: _Asked, *, incident: Incident, policy: Policy,
+        redactions: Mapping[str, int],
+    ) -> None:
+        reply, note = asked.reply, asked.note
+        now = self._clock()
+        proposal = parse_proposal(reply.raw, categories=policy.categories)
+        with self._store.session() as session:
+            row = lease.lock(session)
+            self._settle(session, reply, reservation=asked.reservation, incident=incident,
+                         now=now)
+            self._model_health.record(reply.calls)
+            if row is None:
+                return  # the lease was lost; whoever holds it now does this step
+            # Every alert the incident holds now, not only those the model was shown: a
+            # security alert that joined the group meanwhile still sends it to a human.
+            decision = decide(incident_with_alerts(session, row), proposal, policy,
+                              history_for(session, service=incident.service, now=now), now)
+            row.proposal_raw = reply.raw
+            row.proposal = proposal_json(proposal)
+            row.triage_provider = reply.provider
+            row.triage_model = reply.model
+            row.triage_note = note
+            row.triaged_at = now
+            row.triaged_severity = row.severity
+            row.decision_outcome = decision.outcome.value
+            # The mode decided under: an execute in dry_run runs nothing, whatever the
+            # policy says later.
+            row.decision = {**decision_json(decision), "mode": policy.mode}
+            row.decided_at = now
+            if decision.outcome is Outcome.NEEDS_APPROVAL:
+                row.approval_state = "pending"
+                row.approval_expires_at = now + timedelta(
+                    minutes=self._settings.approval_ttl_minutes)
+            audit.record(session, incident_id=incident.id, actor=f"triage:{reply.provider}",
+                         kind="triage.proposed",
+                         data={"provider": reply.provider, "model": reply.model,
+                               "note": note, "redactions": dict(redactions),
+                               "proposal": row.proposal, "cost_usd": reply.cost_usd},
+                         now=now)
+            audit.record(session, incident_id=incident.id, actor="policy",
+                         kind="policy.decided", data=row.decision, now=now)
+            # Execute what the policy allows; tell a human about everything else.
+            lease.finish(row, StepResult.AUTOMATED if decision.outcome is Outcome.EXECUTE
+                         else StepResult.TELL_HUMANS)
+        self._metrics.triage_total.labels(provider=reply.provider,
+                                          outcome="fallback" if note else "ok").inc()
+        self._metrics.decisions.labels(outcome=decision.outcome.value).inc()
+        log.info("incident.triaged", incident_id=incident.id, provider=reply.provider,
+                 model=reply.model, outcome=decision.outcome.value, note=note)
+
+    def _settle(
+        self, session: Session, reply: TriageReply, *, reservation: int | None,
+        incident: Incident, now: datetime,
+    ) -> None:
+        """One ledger row per model call; the reservation (which held the estimate)
+        becomes the first of them. The ledger keeps the service key, so the per-service
+        model-call limit and spend count every spelling of a service as one."""
+        reserved = session.get(LedgerRow, reservation) if reservation is not None else None
+        if reserved is not None and not reply.calls:
+            session.delete(reserved)  # the call never happened (budget or breaker stopped it)
+        for index, call in enumerate(reply.calls):
+            row = reserved if index == 0 and reserved is not None else LedgerRow(
+                incident_id=incident.id, service=incident.service_key, at=now)
+            row.provider = self._provider_name()
+            row.model = call.model
+            row.prompt_tokens = call.prompt_tokens
+            row.completion_tokens = call.completion_tokens
+            row.cost_usd = call.cost_usd
+            row.latency_ms = call.latency_ms
+            row.outcome = call.outcome
+            row.error = call.error
+            session.add(row)
+            self._metrics.model_calls.labels(model=call.model, outcome=call.outcome).inc()
+            if call.cost_usd:
+                self._metrics.spend_usd.labels(model=call.model,
+                                               service=incident.service_key).inc(call.cost_usd)
+
+    def _provider_name(self) -> str:
+        with self._provider_lock:
+            return self._provider.name
+
+    # Health ----------------------------------------------------------------------------
+
+    def breaker_states(self) -> dict[str, str]:
+        with self._provider_lock:
+            provider = self._provider
+        states: Callable[[], dict[str, str]] | None = getattr(provider, "breaker_states", None)
+        return states() if states else {}
+
+    def degraded_parts(self) -> list[str]:
+        states = self.breaker_states()
+        if states and all(s == "open" for s in states.values()):
+            return ["llm: every model's circuit breaker is open; triage falls back to rules"]
+        return [f"llm model {m}: circuit open" for m, s in states.items() if s == "open"]
+
+    def export_gauges(self, metrics: Metrics) -> None:
+        for model, state in self.breaker_states().items():
+            metrics.breaker_open.labels(model=model).set(1 if state == "open" else 0)
+        metrics.degraded.set(1 if self.degraded_parts() else 0)

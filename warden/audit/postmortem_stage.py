@@ -7,6 +7,7 @@ Scheduled when an incident is resolved and nothing else is due for it; writes on
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -17,27 +18,21 @@ from warden.policy import Policy
 from warden.store import Store
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PostmortemStage:
-    def __init__(
-        self, *, store: Store, directory: Path | None, policy: Callable[[], Policy],
-        clock: Callable[[], datetime], change_lookback_minutes: float,
-    ) -> None:
-        self._store = store
-        self._directory = directory
-        self._policy = policy
-        self._clock = clock
-        self._change_lookback_minutes = change_lookback_minutes
+    store: Store
+    directory: Path | None
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    change_lookback_minutes: float
 
     def run(self, lease: Lease) -> None:
-        with self._store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
-            if self._directory is not None:
+        with lease.locked(self.store) as (session, row):
+            if self.directory is not None:
                 path = write_postmortem(
-                    session, row.id, self._directory, policy=self._policy(),
-                    change_lookback_minutes=self._change_lookback_minutes)
+                    session, row.id, self.directory, policy=self.policy(),
+                    change_lookback_minutes=self.change_lookback_minutes)
                 audit.record(session, incident_id=row.id, actor="report",
                              kind="postmortem.written", data={"path": str(path)},
-                             now=self._clock())
+                             now=self.clock())
             lease.finish(row, StepResult.DONE)

@@ -60,53 +60,44 @@ def notifier_for(
                           slack=SlackNotifier.from_settings(settings, tier_of=tier_of))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyStage:
     """The ``notify`` step. Afterwards the incident goes to ``execute`` when an approval
     completed while the step was due, else it is done."""
 
-    def __init__(
-        self, *, store: Store, settings: Settings, policy: Callable[[], Policy],
-        clock: Callable[[], datetime], notifier: NotifyExecutor,
-    ) -> None:
-        self._store = store
-        self._settings = settings
-        self._policy = policy
-        self._clock = clock
-        self._notifier = notifier
+    store: Store
+    settings: Settings
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    notifier: NotifyExecutor
 
     def run(self, lease: Lease) -> None:
-        policy = self._policy()
-        with self._store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
-            now = self._clock()
+        policy = self.policy()
+        with lease.locked(self.store) as (session, row):
+            now = self.clock()
             expire_if_due(session, row, now=now)
             freeze_if_realerted(session, row, policy=policy, now=now)
-            notice = notice_for(session, row, policy=policy, settings=self._settings)
+            notice = notice_for(session, row, policy=policy, settings=self.settings)
         outcome: dict[str, Any] = {}
         if notice is not None:
             try:
-                result = self._notifier.send(notice.payload)
+                result = self.notifier.send(notice.payload)
                 outcome = {"delivered": result.ok, "response": result.output[:500]}
             except ExecutorError as exc:
                 outcome = {"delivered": False, "error": str(exc)}
-        with self._store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
+        with lease.locked(self.store) as (session, row):
             if notice is not None:
-                target = self._notifier.target
+                target = self.notifier.target
                 kind = ("notify.logged" if target == "log"
                         else "notify.sent" if outcome["delivered"] else "notify.failed")
                 audit.record(session, incident_id=row.id, actor="notify", kind=kind,
                              data={"about": notice.kind, "event_id": notice.event_id,
                                    "target": target, "text": notice.payload["text"],
-                                   **outcome}, now=self._clock())
+                                   **outcome}, now=self.clock())
             approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not (
                 _executed(session, row))
             lease.finish(row, StepResult.APPROVED if approved_meanwhile
-                         else finished(row, self._settings.postmortem_dir))
+                         else finished(row, self.settings.postmortem_dir))
 
 
 def _executed(session: Session, row: IncidentRow) -> bool:

@@ -78,38 +78,32 @@ class _Started:
 ExecutorFactory = Callable[[ExecutorSpec, Policy], Executor]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecuteStage:
     """The ``execute`` step: re-check, record ``started``, run, record the result, and
     hand the incident on (``verify``, ``notify`` for humans, or done)."""
 
-    def __init__(
-        self, *, store: Store, settings: Settings, policy: Callable[[], Policy],
-        clock: Callable[[], datetime], metrics: Metrics, executor_for: ExecutorFactory,
-    ) -> None:
-        self._store = store
-        self._settings = settings
-        self._policy = policy
-        self._clock = clock
-        self._metrics = metrics
-        self._executor_for = executor_for
+    store: Store
+    settings: Settings
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    metrics: Metrics
+    executor_for: ExecutorFactory
 
     def run(self, lease: Lease) -> None:
-        policy = self._policy()
-        with self._store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
-            started = _start(session, row, lease, policy=policy, settings=self._settings,
-                             now=self._clock())
+        policy = self.policy()
+        with lease.locked(self.store) as (session, row):
+            started = _start(session, row, lease, policy=policy, settings=self.settings,
+                             now=self.clock())
         if started is None:
             return
         # Committed: from here on a crash leaves a `started` row, never a second run.
-        status, output = _attempt(self._executor_for(started.job.spec, policy), started.job)
-        self._metrics.executions.labels(executor=started.job.spec.type,
+        status, output = _attempt(self.executor_for(started.job.spec, policy), started.job)
+        self.metrics.executions.labels(executor=started.job.spec.type,
                                         status=status.value).inc()
-        with self._store.session() as session:
-            _finish(session, lease, started, status=status, output=output, now=self._clock(),
-                    postmortem_dir=self._settings.postmortem_dir)
+        with self.store.session() as session:
+            _finish(session, lease, started, status=status, output=output, now=self.clock(),
+                    postmortem_dir=self.settings.postmortem_dir)
 
 
 def _start(

@@ -59,7 +59,8 @@ def build_pipeline(
         Step.EXECUTE: ExecuteStage(
             store=store, settings=settings, policy=policy, clock=clock, metrics=metrics,
             executor_for=lambda spec, current: executor_for(spec, settings, policy=current)),
-        Step.VERIFY: VerifyStage(store=store, settings=settings, policy=policy, clock=clock,
+        Step.VERIFY: VerifyStage(store=store, postmortem_dir=settings.postmortem_dir,
+                                 policy=policy, clock=clock,
                                  verifier_for=lambda spec: verifier_for(spec, settings)),
         Step.POSTMORTEM: PostmortemStage(
             store=store, directory=settings.postmortem_dir, policy=policy, clock=clock,

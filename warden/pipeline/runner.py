@@ -22,7 +22,7 @@ from functools import partial
 import structlog
 
 from warden import audit
-from warden.pipeline.stage import Lease, Stage
+from warden.pipeline.stage import Lease, LeaseLost, Stage
 from warden.pipeline.transitions import StepResult
 from warden.store import Store
 from warden.store.claims import MAX_STEP_ATTEMPTS, Claim, back_off, claim_due, renew
@@ -98,20 +98,23 @@ class Runner:
 
     def _run(self, claim: Claim, wake: threading.Event) -> None:
         try:
-            stage = self.stages.get(claim.step)
-            if stage is None or claim.attempt > MAX_STEP_ATTEMPTS:
-                self._abandon(claim, "no stage for this step" if stage is None
-                              else f"failed {MAX_STEP_ATTEMPTS} times")
-            else:
-                self._attempt(stage, claim)
+            self._attempt(claim)
         finally:
             with self._held_lock:
                 self._held.pop(claim.incident_id, None)
             wake.set()
 
-    def _attempt(self, stage: Stage, claim: Claim) -> None:
+    def _attempt(self, claim: Claim) -> None:
+        stage = self.stages.get(claim.step)
         try:
-            stage.run(Lease(claim, self.owner))
+            if stage is None or claim.attempt > MAX_STEP_ATTEMPTS:
+                self._abandon(claim, "no stage for this step" if stage is None
+                              else f"failed {MAX_STEP_ATTEMPTS} times")
+            else:
+                stage.run(Lease(claim, self.owner))
+        except LeaseLost:
+            log.warning("pipeline.step_lost_its_lease", incident_id=claim.incident_id,
+                        step=claim.step)
         except Exception:  # one bad incident must not stop the others: retry it later
             log.exception("pipeline.step_failed", incident_id=claim.incident_id,
                           step=claim.step, attempt=claim.attempt)
@@ -126,10 +129,7 @@ class Runner:
         log.error("pipeline.step_abandoned", incident_id=claim.incident_id, step=claim.step,
                   why=why)
         lease = Lease(claim, self.owner)
-        with self.store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
+        with lease.locked(self.store) as (session, row):
             audit.record(session, incident_id=claim.incident_id, actor="worker",
                          kind="step.abandoned", data={"step": claim.step, "why": why},
                          now=self.clock())

@@ -8,6 +8,8 @@ nothing and repeats nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,10 +18,19 @@ from sqlalchemy.orm import Session
 
 from warden.domain import IncidentStatus
 from warden.pipeline.transitions import StepResult, next_step
+from warden.store import Store
 from warden.store.claims import Claim, lock_owned, release
 from warden.store.tables import IncidentRow
 
-__all__ = ["Lease", "Stage", "StepResult", "finished"]
+__all__ = ["Lease", "LeaseLost", "Stage", "StepResult", "finished"]
+
+
+class LeaseLost(Exception):
+    """The lease of a running step passed to another worker (it lapsed meanwhile)."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(f"incident {claim.incident_id}: lease of step {claim.step} lost")
+        self.claim = claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,16 @@ class Lease:
         """The incident row, locked, while this lease still holds its step; None when the
         lease was lost (whoever holds it now does the step)."""
         return lock_owned(session, self.claim, owner=self.owner)
+
+    @contextmanager
+    def locked(self, store: Store) -> Iterator[tuple[Session, IncidentRow]]:
+        """A transaction holding the incident's row, locked. Raises ``LeaseLost`` (which
+        ends the step quietly: whoever holds the lease now does it) when it was lost."""
+        with store.session() as session:
+            row = self.lock(session)
+            if row is None:
+                raise LeaseLost(self.claim)
+            yield session, row
 
     def finish(self, row: IncidentRow, result: StepResult) -> None:
         """End the step (in the caller's transaction): the transitions table names the next."""

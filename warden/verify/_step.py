@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,27 +36,21 @@ def verifier_for(spec: VerifySpec, settings: Settings) -> Verifier:
 VerifierFactory = Callable[[VerifySpec], Verifier]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyStage:
     """The ``verify`` step: check the latest succeeded execution that has no verification
     yet, record the result on it, and on failure open the follow-up incident, freeze the
     service and hand the incident to ``notify``."""
 
-    def __init__(
-        self, *, store: Store, settings: Settings, policy: Callable[[], Policy],
-        clock: Callable[[], datetime], verifier_for: VerifierFactory,
-    ) -> None:
-        self._store = store
-        self._postmortem_dir = settings.postmortem_dir
-        self._policy = policy
-        self._clock = clock
-        self._verifier_for = verifier_for
+    store: Store
+    postmortem_dir: Path | None
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    verifier_for: VerifierFactory
 
     def run(self, lease: Lease) -> None:
-        policy = self._policy()
-        with self._store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
+        policy = self.policy()
+        with lease.locked(self.store) as (session, row):
             execution = session.execute(
                 select(ExecutionRow).where(
                     ExecutionRow.incident_id == row.id,
@@ -64,23 +60,20 @@ class VerifyStage:
             ).scalar_one_or_none()
             spec = None if execution is None else _verify_spec(policy, execution)
             if execution is None or spec is None:
-                lease.finish(row, finished(row, self._postmortem_dir))
+                lease.finish(row, finished(row, self.postmortem_dir))
                 return
             action = Action(name=execution.action["name"], service=execution.action["service"],
                             params=dict(execution.action.get("params") or {}))
             execution_id = execution.id
-        result = self._verifier_for(spec).check(spec, action)
-        with self._store.session() as session:
-            row = lease.lock(session)
-            if row is None:
-                return
+        result = self.verifier_for(spec).check(spec, action)
+        with lease.locked(self.store) as (session, row):
             self._record(session, row, lease, execution_id, spec, action, result)
 
     def _record(
         self, session: Session, row: IncidentRow, lease: Lease, execution_id: int,
         spec: VerifySpec, action: Action, result: CheckResult,
     ) -> None:
-        now = self._clock()
+        now = self.clock()
         execution = session.get(ExecutionRow, execution_id)
         assert execution is not None  # execution rows are never deleted
         execution.verification = {"status": "passed" if result.ok else "failed",
@@ -90,7 +83,7 @@ class VerifyStage:
             audit.record(session, incident_id=row.id, actor="verify", kind="verify.passed",
                          data={"execution_id": execution.id, "detail": result.detail},
                          now=now)
-            lease.finish(row, finished(row, self._postmortem_dir))
+            lease.finish(row, finished(row, self.postmortem_dir))
             return
         opened = _open_follow_up(session, row, execution, result, now=now)
         freeze(session, service=row.service, frozen_by="loop_breaker", incident_id=row.id,

@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.approval import ApprovalState, expire_if_due, recheck
+from warden.approval import ApprovalState, expire_if_due, open_request, recheck
 from warden.config import Settings
 from warden.domain import ExecutionStatus, Outcome
 from warden.errors import ExecutorError
@@ -142,8 +142,7 @@ def _start(
     if not runs or decision.action is None:
         if decision.outcome is Outcome.NEEDS_APPROVAL:
             # Automated a moment ago, but no longer: it becomes a request for humans.
-            row.approval_state = ApprovalState.PENDING
-            row.approval_expires_at = now + timedelta(minutes=settings.approval_ttl_minutes)
+            open_request(row, now=now, ttl_minutes=settings.approval_ttl_minutes)
         elif not automated:
             row.approval_state = ApprovalState.BLOCKED
         lease.finish(row, StepResult.TELL_HUMANS)

@@ -11,7 +11,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
+from warden.approval import open_request
 from warden.config import Settings
 from warden.domain import Incident, MalformedProposal, Outcome, Proposal
 from warden.metrics import Metrics
@@ -171,9 +172,7 @@ class TriageStage:
             row.decision = {**decision_json(decision), "mode": policy.mode}
             row.decided_at = now
             if decision.outcome is Outcome.NEEDS_APPROVAL:
-                row.approval_state = "pending"
-                row.approval_expires_at = now + timedelta(
-                    minutes=self._settings.approval_ttl_minutes)
+                open_request(row, now=now, ttl_minutes=self._settings.approval_ttl_minutes)
             audit.record(session, incident_id=incident.id, actor=f"triage:{reply.provider}",
                          kind="triage.proposed",
                          data={"provider": reply.provider, "model": reply.model,

@@ -22,7 +22,7 @@ from functools import partial
 import structlog
 
 from warden import audit
-from warden.pipeline.stage import Lease, LeaseLost, Stage
+from warden.pipeline.stage import BatchStage, Lease, LeaseLost, Stage
 from warden.pipeline.transitions import StepResult
 from warden.store import Store
 from warden.store.claims import MAX_STEP_ATTEMPTS, Claim, back_off, claim_due, renew
@@ -73,8 +73,8 @@ class Runner:
                 # Cleared before claiming: a step that ends meanwhile wakes the next pass.
                 wake.clear()
                 claims = self._claim()
-                for claim in claims:
-                    pool.submit(self._run, claim, wake)
+                for group in self._groups(claims):
+                    pool.submit(self._run, group, wake)
                 if not claims:
                     if not self.held():
                         self._safely(self._idle, "pipeline.idle_failed")
@@ -96,13 +96,41 @@ class Runner:
             self._held.update((claim.incident_id, claim) for claim in claims)
         return claims
 
-    def _run(self, claim: Claim, wake: threading.Event) -> None:
+    def _groups(self, claims: list[Claim]) -> list[list[Claim]]:
+        """One task per claim, except that the claims of a stage that batches now (the
+        rules provider's triage) make one task together."""
+        batches: dict[str, list[Claim]] = {}
+        alone = []
+        for claim in claims:
+            stage = self.stages.get(claim.step)
+            if (isinstance(stage, BatchStage) and stage.batches()
+                    and claim.attempt <= MAX_STEP_ATTEMPTS):
+                batches.setdefault(claim.step, []).append(claim)
+            else:
+                alone.append([claim])
+        return [*batches.values(), *alone]
+
+    def _run(self, claims: list[Claim], wake: threading.Event) -> None:
         try:
-            self._attempt(claim)
+            if len(claims) == 1:
+                self._attempt(claims[0])
+            else:
+                self._attempt_batch(claims)
         finally:
             with self._held_lock:
-                self._held.pop(claim.incident_id, None)
+                for claim in claims:
+                    self._held.pop(claim.incident_id, None)
             wake.set()
+
+    def _attempt_batch(self, claims: list[Claim]) -> None:
+        stage = self.stages[claims[0].step]
+        assert isinstance(stage, BatchStage)  # _groups batches only those
+        try:
+            stage.run_many([Lease(claim, self.owner) for claim in claims])
+        except Exception:  # nothing of the batch was recorded: one at a time finds the culprit
+            log.exception("pipeline.batch_failed", step=claims[0].step, size=len(claims))
+            for claim in claims:
+                self._attempt(claim)
 
     def _attempt(self, claim: Claim) -> None:
         stage = self.stages.get(claim.step)

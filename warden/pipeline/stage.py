@@ -8,11 +8,11 @@ nothing and repeats nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from warden.store import Store
 from warden.store.claims import Claim, lock_owned, release
 from warden.store.tables import IncidentRow
 
-__all__ = ["Lease", "LeaseLost", "Stage", "StepResult", "finished"]
+__all__ = ["BatchStage", "Lease", "LeaseLost", "Stage", "StepResult", "finished"]
 
 
 class LeaseLost(Exception):
@@ -69,6 +69,17 @@ class Stage(Protocol):
 
     def run(self, lease: Lease) -> None:
         """Do the step for ``lease``'s incident and end it with ``lease.finish``."""
+
+
+@runtime_checkable
+class BatchStage(Stage, Protocol):
+    """A stage that can also do many incidents' steps in one go (no network involved)."""
+
+    def batches(self) -> bool:
+        """Whether it batches now (the triage stage does with the rules provider)."""
+
+    def run_many(self, leases: Sequence[Lease]) -> None:
+        """``run`` for each of ``leases``, in as few transactions as it can."""
 
 
 def finished(row: IncidentRow, postmortem_dir: Path | None) -> StepResult:

@@ -68,6 +68,16 @@ def request_for(
 
 
 @dataclass(frozen=True, slots=True)
+class _Read:
+    """An incident as read for triage, and the redacted request the provider gets."""
+
+    lease: Lease
+    incident: Incident
+    request: TriageRequest
+    redactions: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class _Asked:
     """A provider's reply, with why a fallback answered and the ledger reservation."""
 
@@ -106,22 +116,44 @@ class TriageStage:
                 self._provider_policy = policy
             return self._provider
 
+    def batches(self) -> bool:
+        """Whether the provider needs no network (rules): then many incidents are decided
+        in one transaction instead of a step each."""
+        with self._provider_lock:
+            return self._provider.name == "rules"
+
     def run(self, lease: Lease) -> None:
+        self.run_many([lease])
+
+    def run_many(self, leases: Sequence[Lease]) -> None:
+        """Read every incident in one transaction, ask the provider for each, and record
+        every proposal and decision in one transaction."""
         policy = self._policy()
         with self._store.session() as session:
-            row = session.get(IncidentRow, lease.incident_id)
-            if row is None:
-                return
-            incident = incident_from_row(row)
-            first_raw = session.execute(
-                select(AlertRow.raw).where(AlertRow.incident_id == row.id)
-                .order_by(AlertRow.id).limit(1)
-            ).scalar_one_or_none()
+            reads = [read for lease in leases
+                     if (read := self._read(session, lease, policy)) is not None]
+        provider = self.provider_for(policy)
+        asked = [self._ask(provider, read.request, read.incident) for read in reads]
+        now = self._clock()
+        with self._store.session() as session:
+            outcomes = [self._record(session, read, answer, policy=policy, now=now)
+                        for read, answer in zip(reads, asked, strict=True)]
+        for read, answer, outcome in zip(reads, asked, outcomes, strict=True):
+            if outcome is not None:
+                self._told(read, answer, outcome)
+
+    def _read(self, session: Session, lease: Lease, policy: Policy) -> _Read | None:
+        row = session.get(IncidentRow, lease.incident_id)
+        if row is None:
+            return None
+        incident = incident_from_row(row)
+        first_raw = session.execute(
+            select(AlertRow.raw).where(AlertRow.incident_id == row.id)
+            .order_by(AlertRow.id).limit(1)
+        ).scalar_one_or_none()
         request, redactions = redact_request(request_for(incident, policy, first_raw),
                                              self._redact_patterns)
-        asked = self._ask(self.provider_for(policy), request, incident)
-        self._record(lease, asked, incident=incident, policy=policy,
-                     redactions=redactions)
+        return _Read(lease, incident, request, redactions)
 
     def _ask(self, provider: TriageProvider, request: TriageRequest,
              incident: Incident) -> _Asked:
@@ -142,53 +174,57 @@ class TriageStage:
         return _Asked(reply, note, reservation)
 
     def _record(
-        self, lease: Lease, asked: _Asked, *, incident: Incident, policy: Policy,
-        redactions: Mapping[str, int],
-    ) -> None:
-        reply, note = asked.reply, asked.note
-        now = self._clock()
+        self, session: Session, read: _Read, asked: _Asked, *, policy: Policy, now: datetime,
+    ) -> Outcome | None:
+        """Record the proposal and the policy's decision, and end the step; None when the
+        lease was lost (whoever holds it now does this step)."""
+        reply, note, incident = asked.reply, asked.note, read.incident
         proposal = parse_proposal(reply.raw, categories=policy.categories)
-        with self._store.session() as session:
-            row = lease.lock(session)
-            self._settle(session, reply, reservation=asked.reservation, incident=incident,
-                         now=now)
-            self._model_health.record(reply.calls)
-            if row is None:
-                return  # the lease was lost; whoever holds it now does this step
-            # Every alert the incident holds now, not only those the model was shown: a
-            # security alert that joined the group meanwhile still sends it to a human.
-            decision = decide(incident_with_alerts(session, row), proposal, policy,
-                              history_for(session, service=incident.service, now=now), now)
-            row.proposal_raw = reply.raw
-            row.proposal = proposal_json(proposal)
-            row.triage_provider = reply.provider
-            row.triage_model = reply.model
-            row.triage_note = note
-            row.triaged_at = now
-            row.triaged_severity = row.severity
-            row.decision_outcome = decision.outcome.value
-            # The mode decided under: an execute in dry_run runs nothing, whatever the
-            # policy says later.
-            row.decision = {**decision_json(decision), "mode": policy.mode}
-            row.decided_at = now
-            if decision.outcome is Outcome.NEEDS_APPROVAL:
-                open_request(row, now=now, ttl_minutes=self._settings.approval_ttl_minutes)
-            audit.record(session, incident_id=incident.id, actor=f"triage:{reply.provider}",
-                         kind="triage.proposed",
-                         data={"provider": reply.provider, "model": reply.model,
-                               "note": note, "redactions": dict(redactions),
-                               "proposal": row.proposal, "cost_usd": reply.cost_usd},
-                         now=now)
-            audit.record(session, incident_id=incident.id, actor="policy",
-                         kind="policy.decided", data=row.decision, now=now)
-            # Execute what the policy allows; tell a human about everything else.
-            lease.finish(row, StepResult.AUTOMATED if decision.outcome is Outcome.EXECUTE
-                         else StepResult.TELL_HUMANS)
+        row = read.lease.lock(session)
+        self._settle(session, reply, reservation=asked.reservation, incident=incident,
+                     now=now)
+        self._model_health.record(reply.calls)
+        if row is None:
+            return None
+        # Every alert the incident holds now, not only those the model was shown: a
+        # security alert that joined the group meanwhile still sends it to a human.
+        decision = decide(incident_with_alerts(session, row), proposal, policy,
+                          history_for(session, service=incident.service, now=now), now)
+        row.proposal_raw = reply.raw
+        row.proposal = proposal_json(proposal)
+        row.triage_provider = reply.provider
+        row.triage_model = reply.model
+        row.triage_note = note
+        row.triaged_at = now
+        row.triaged_severity = row.severity
+        row.decision_outcome = decision.outcome.value
+        # The mode decided under: an execute in dry_run runs nothing, whatever the
+        # policy says later.
+        row.decision = {**decision_json(decision), "mode": policy.mode}
+        row.decided_at = now
+        if decision.outcome is Outcome.NEEDS_APPROVAL:
+            open_request(row, now=now, ttl_minutes=self._settings.approval_ttl_minutes)
+        audit.record(session, incident_id=incident.id, actor=f"triage:{reply.provider}",
+                     kind="triage.proposed",
+                     data={"provider": reply.provider, "model": reply.model,
+                           "note": note, "redactions": dict(read.redactions),
+                           "proposal": row.proposal, "cost_usd": reply.cost_usd},
+                     now=now)
+        audit.record(session, incident_id=incident.id, actor="policy",
+                     kind="policy.decided", data=row.decision, now=now)
+        # Execute what the policy allows; tell a human about everything else.
+        read.lease.finish(row, StepResult.AUTOMATED if decision.outcome is Outcome.EXECUTE
+                          else StepResult.TELL_HUMANS)
+        return decision.outcome
+
+    def _told(self, read: _Read, asked: _Asked, outcome: Outcome) -> None:
+        """Metrics and the log line, once the decision is committed."""
+        reply, note = asked.reply, asked.note
         self._metrics.triage_total.labels(provider=reply.provider,
                                           outcome="fallback" if note else "ok").inc()
-        self._metrics.decisions.labels(outcome=decision.outcome.value).inc()
-        log.info("incident.triaged", incident_id=incident.id, provider=reply.provider,
-                 model=reply.model, outcome=decision.outcome.value, note=note)
+        self._metrics.decisions.labels(outcome=outcome.value).inc()
+        log.info("incident.triaged", incident_id=read.incident.id, provider=reply.provider,
+                 model=reply.model, outcome=outcome.value, note=note)
 
     def _settle(
         self, session: Session, reply: TriageReply, *, reservation: int | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -103,3 +104,14 @@ def test_a_budget_holds_with_many_calls_in_flight(
     with running.warden.store.session() as session:
         spent = session.execute(select(func.sum(LedgerRow.cost_usd))).scalar_one()
     assert spent <= 0.05 + 0.01 + 1e-9
+
+
+def test_the_rules_provider_decides_a_storm_in_batches(warden_server: Any) -> None:
+    """No network to wait for: incidents claimed together are decided in one transaction,
+    so they share the moment they were triaged."""
+    running = warden_server(worker_poll_s=0.05)
+    ids = post_storm(running, 40)
+    running.wait_for(lambda: all_decided(running, ids), timeout_s=30)
+    moments = Counter(b["proposal"]["triaged_at"] for b in incidents(running, ids))
+    assert max(moments.values()) > 1
+    assert {b["proposal"]["provider"] for b in incidents(running, ids)} == {"rules"}

@@ -119,7 +119,9 @@ class Runner:
         finally:
             with self._held_lock:
                 for claim in claims:
-                    self._held.pop(claim.incident_id, None)
+                    # The incident's next step may already be claimed again: keep that one.
+                    if self._held.get(claim.incident_id) is claim:
+                        del self._held[claim.incident_id]
             wake.set()
 
     def _attempt_batch(self, claims: list[Claim]) -> None:

@@ -78,9 +78,10 @@ def test_a_storm_with_a_slow_model_is_decided_in_a_few_calls_time(
     acknowledged = time.monotonic()
     running.wait_for(lambda: all_decided(running, ids), timeout_s=30)
     took = time.monotonic() - acknowledged
-    # One at a time this took 24 x 2 s; with 16 in flight it is two rounds of calls. The
+    # One at a time this took 24 x 2 s; with 16 in flight it is two rounds of calls (4 s
+    # here when the machine is quiet). The
     # margin is for a shared 2-core machine (bench/pipeline_bench.py measures it whole).
-    assert took < 8.0, f"decided {took:.1f} s after the acks; {in_flight.most} in flight"
+    assert took < 12.0, f"decided {took:.1f} s after the acks; {in_flight.most} in flight"
     assert in_flight.most >= 8
     assert llm_server.calls() == 24
     assert {b["proposal"]["provider"] for b in incidents(running, ids)} == {"openai"}

@@ -68,6 +68,15 @@ def seal_of(session: Session) -> AuditSeal:
     return seal
 
 
+def hold_append_lock(session: Session) -> None:
+    """Take the append lock (PostgreSQL; SQLite's writer lock already is one) until the
+    transaction ends. A transaction that will lock incident rows and then append takes it
+    first, so it and the ingest writer (which appends, then locks the next incident) always
+    lock in the same order and cannot deadlock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+
+
 def record(
     session: Session, *, incident_id: int | None, actor: str, kind: str,
     data: Mapping[str, Any], now: datetime,
@@ -78,8 +87,7 @@ def record(
     MAC verifies against exactly what the database returns. Returns the event's MAC. When
     the transaction commits, the anchor moves to the newest event (``_anchor_after_commit``).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+    hold_append_lock(session)
     stored = json.loads(json.dumps(dict(data), default=str))
     connection = session.connection()
     # The innermost transaction (a savepoint, else the whole one) the event is written in.

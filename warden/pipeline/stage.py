@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
+from warden.audit.chain import hold_append_lock
 from warden.domain import IncidentStatus
 from warden.pipeline.transitions import StepResult, next_step
 from warden.store import Store
@@ -47,6 +48,7 @@ class Lease:
     def lock(self, session: Session) -> IncidentRow | None:
         """The incident row, locked, while this lease still holds its step; None when the
         lease was lost (whoever holds it now does the step)."""
+        hold_append_lock(session)
         return lock_owned(session, self.claim, owner=self.owner)
 
     @contextmanager

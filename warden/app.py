@@ -1,6 +1,7 @@
-"""The wiring: one running Warden (settings, store, policy, provider, worker) and its app.
+"""The wiring: one running Warden (settings, store, policy, ingest writer, pipeline).
 
-The order of the pipeline's steps is written here once; each stage lives in its folder.
+The pipeline's stages are built in ``pipeline/builder.py`` and ordered by
+``pipeline/transitions.py``; each stage lives in its folder.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from warden.audit import SEAL_INFO_KEY, audit_seal_for
 from warden.config import Settings
 from warden.ingest.accept import pending_work
 from warden.ingest.writer import IngestWriter
+from warden.metrics import Metrics
 from warden.store import Store
 from warden.triage.model_health import ModelHealth
-from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
+    from warden.pipeline.builder import Pipeline
     from warden.policy import Policy
 
 log = structlog.get_logger("warden")
@@ -80,23 +80,27 @@ class Warden:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker_thread: threading.Thread | None = None
-        self.worker: Any = None
+        self.pipeline: Pipeline | None = None
 
     # Lifecycle -------------------------------------------------------------------------
 
     def start(self, *, run_worker: bool | None = None) -> None:
-        """Migrate the store, then start the worker thread unless disabled."""
+        """Migrate the store, then start the pipeline's runner unless disabled."""
         self.store.migrate()
         self.ingest_writer.start()
         threading.Thread(target=self.model_health.probe, args=(self.settings,),
                          name="warden-model-probe", daemon=True).start()
         if self.settings.worker_enabled if run_worker is None else run_worker:
-            from warden.worker import Worker
+            from warden.pipeline.builder import build_pipeline
 
-            self.worker = Worker(self)
+            policy = self.policy
+            self.pipeline = build_pipeline(
+                settings=self.settings, store=self.store, policy=lambda: policy.current,
+                clock=self.clock, metrics=self.metrics, model_health=self.model_health,
+                redact_patterns=self.redact_patterns)
             self._worker_thread = threading.Thread(
-                target=self.worker.run, args=(self._stopping, self._wake), name="warden-worker",
-                daemon=True,
+                target=self.pipeline.runner.run, args=(self._stopping, self._wake),
+                name="warden-worker", daemon=True,
             )
             self._worker_thread.start()
         log.info("warden.started", database=self.store.dialect,
@@ -128,8 +132,8 @@ class Warden:
             self.store.ping()
         except Exception as exc:  # any driver error means not ready; say which
             body.update(ready=False, store=f"error: {type(exc).__name__}")
-        if self.worker is not None:
-            body["degraded"] = self.worker.degraded_parts()
+        if self.pipeline is not None:
+            body["degraded"] = self.pipeline.triage.degraded_parts()
         body["model"] = self.model_health.state()
         if body["model"] == "degraded" and not body["degraded"]:
             body["degraded"] = [f"llm: every model's latest call failed "
@@ -139,11 +143,6 @@ class Warden:
 
     def refresh_gauges(self) -> None:
         self.metrics.queue_depth.set(pending_work(self.store))
-        if self.worker is not None:
-            self.worker.export_gauges(self.metrics)
+        if self.pipeline is not None:
+            self.pipeline.triage.export_gauges(self.metrics)
 
-
-def create_warden_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    from warden.web.app import create_app
-
-    return create_app(Warden(settings, clock=clock))

@@ -65,7 +65,7 @@ class IncidentStatus(StrEnum):
 
 class Step(StrEnum):
     """``IncidentRow.pending_step``: the worker step due next for an incident, in pipeline
-    order (warden/worker.py runs them; each step names the one after it)."""
+    order (the pipeline runs them; pipeline/transitions.py orders them)."""
 
     TRIAGE = "triage"
     NOTIFY = "notify"  # needs_approval or blocked: humans always hear

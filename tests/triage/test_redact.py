@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -157,6 +158,25 @@ def test_redact_request_covers_title_description_and_label_values() -> None:
     assert redacted.service == "checkout-web"
     assert redacted.allowed_actions == ("clear_cache",)
     assert counts == {"email": 1, "url_password": 2}
+
+
+def test_the_rules_generator_url_keeps_its_look_alike_tokens_but_not_passwords() -> None:
+    """A Grafana rule's URL carries its uid, which the generic token rule would take for a
+    secret; the rules provider needs the URL whole. A password in it still goes."""
+    grafana = "https://grafana.example.com/alerting/grafana/fe3Ab9Kd02XmQp7RtZ1wYv5LcN8sHu4B/view"
+    with_password = "http://admin:hunter22@prometheus:9090/graph?g0.expr=up+%3D%3D+0"
+    request = TriageRequest(
+        service="checkout-web", title="rule fired", description="",
+        labels={"generatorURL": grafana, "dashboard": grafana}, severity=None,
+        allowed_actions=(), categories=("unknown",),
+    )
+    redacted, _counts = redact_request(request)
+    assert redacted.labels["generatorURL"] == grafana
+    assert redacted.labels["dashboard"] != grafana  # anywhere else it is redacted as before
+    redacted, _counts = redact_request(
+        replace(request, labels={"generatorURL": with_password}))
+    assert redacted.labels["generatorURL"] == (
+        "http://admin:[REDACTED:url_password]@prometheus:9090/graph?g0.expr=up+%3D%3D+0")
 
 
 _PIECES = st.sampled_from([text for text, _secret, _kind in MUST_REDACT] + MUST_KEEP)

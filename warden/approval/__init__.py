@@ -13,6 +13,7 @@ from warden.approval._submit import (
     Submitted,
     expire_if_due,
     expire_overdue,
+    open_request,
     submit,
     tally_for,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "digest_of",
     "expire_if_due",
     "expire_overdue",
+    "open_request",
     "recheck",
     "refusal",
     "submit",

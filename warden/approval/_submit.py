@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -110,6 +110,12 @@ def submit(
         f"{row.approval_expires_at.isoformat() if row.approval_expires_at else '?'}; "
         "nothing will run"
     )
+
+
+def open_request(row: IncidentRow, *, now: datetime, ttl_minutes: float) -> None:
+    """Make the incident's decision a request for humans, open for ``ttl_minutes``."""
+    row.approval_state = ApprovalState.PENDING
+    row.approval_expires_at = now + timedelta(minutes=ttl_minutes)
 
 
 def expire_if_due(session: Session, row: IncidentRow, *, now: datetime) -> bool:

@@ -68,6 +68,15 @@ def seal_of(session: Session) -> AuditSeal:
     return seal
 
 
+def hold_append_lock(session: Session) -> None:
+    """Take the append lock (PostgreSQL; SQLite's writer lock already is one) until the
+    transaction ends. A transaction that will lock incident rows and then append takes it
+    first, so it and the ingest writer (which appends, then locks the next incident) always
+    lock in the same order and cannot deadlock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+
+
 def record(
     session: Session, *, incident_id: int | None, actor: str, kind: str,
     data: Mapping[str, Any], now: datetime,
@@ -99,8 +108,7 @@ def record_many(session: Session, events: Sequence[Event]) -> list[str]:
     """
     if not events:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+    hold_append_lock(session)
     connection = session.connection()
     # The innermost transaction (a savepoint, else the whole one) the events are written in.
     transaction = connection.get_nested_transaction() or connection.get_transaction()

@@ -176,9 +176,13 @@ class Settings(BaseSettings):
     budget_daily_usd: float = Field(default=10.0, ge=0)
     budget_monthly_usd: float = Field(default=200.0, ge=0)
     budget_incident_usd: float = Field(default=0.50, ge=0)
+    # What a model call is booked at while in flight, before any call's real cost is known.
+    llm_call_estimate_usd: float = Field(default=0.01, ge=0)
     queue_max_pending: int = Field(default=10_000, ge=1)
     worker_enabled: bool = True
     worker_poll_s: float = Field(default=0.2, gt=0)
+    # Incidents one process works on at once (model calls and executors overlap).
+    worker_concurrency: int = Field(default=16, ge=1, le=64)
     lease_s: float = Field(default=30.0, gt=0)
 
     # The audit chain's HMAC key and its anchor file, both outside the database (README,

@@ -27,7 +27,7 @@ def close_incident(session: Session, incident: IncidentRow, *, actor: str,
         incident.approval_state = "withdrawn"
     if incident.pending_step is None:
         # The incident closes with nothing left to do: its post-mortem is due now. A step
-        # still running writes it when it ends (execute/_flow.py ``when_done``).
+        # still running writes it when it ends (pipeline/stage.py ``finished``).
         incident.pending_step = Step.POSTMORTEM
     audit.record(session, incident_id=incident.id, actor=actor, kind="incident.resolved",
                  data=data, now=now)

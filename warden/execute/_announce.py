@@ -10,9 +10,10 @@ recording may send it again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,21 +21,17 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.approval import ApprovalState, digest_of, expire_if_due
 from warden.config import Settings
-from warden.domain import Step, service_key
+from warden.domain import service_key
 from warden.errors import ExecutorError
-from warden.execute._flow import when_done
 from warden.execute.executors.notify import NotifyExecutor
 from warden.execute.executors.slack import SlackNotifier, alert_excerpt, console_url
 from warden.execute.run import idempotency_key
+from warden.pipeline.stage import Lease, StepResult, finished
 from warden.policy import Policy
-from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRow
-from warden.store.claims import Claim, lock_owned, release
+from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRow, Store
 from warden.triage.redact import compile_patterns, redact
 from warden.verify.breaker import freeze_if_realerted
 from warden.words import NOTHING_SUGGESTED, SHADOW_NOTE, is_shadow, nothing_suggested
-
-if TYPE_CHECKING:
-    from warden.worker import Worker
 
 # The events a human is told about, newest first wins.
 ANNOUNCED_KINDS = (
@@ -55,47 +52,54 @@ class Notice:
     payload: Mapping[str, Any]
 
 
-def notifier_for(settings: Settings) -> NotifyExecutor:
+def notifier_for(
+    settings: Settings, *, tier_of: Callable[[str], str] | None = None
+) -> NotifyExecutor:
+    """The notifier (webhook, Slack or the log) ``settings`` name; ``tier_of`` chooses a
+    Slack channel by the service's tier."""
     return NotifyExecutor(webhook_url=settings.notify_webhook_url,
                           timeout_s=settings.executor_timeout_s,
-                          slack=SlackNotifier.from_settings(settings))
+                          slack=SlackNotifier.from_settings(settings, tier_of=tier_of))
 
 
-def announce(worker: Worker, claim: Claim) -> None:
-    """The ``notify`` step for ``claim``. Afterwards the incident goes to ``execute`` when
-    an approval completed while the step was due, else it is done."""
-    warden = worker.warden
-    settings = warden.settings
-    with warden.store.session() as session:
-        row = lock_owned(session, claim, owner=worker.owner)
-        if row is None:
-            return
-        now = warden.clock()
-        expire_if_due(session, row, now=now)
-        freeze_if_realerted(session, row, policy=warden.policy.current, now=now)
-        notice = notice_for(session, row, policy=warden.policy.current, settings=settings)
-    notifier = notifier_for(settings)
-    outcome: dict[str, Any] = {}
-    if notice is not None:
-        try:
-            result = notifier.send(notice.payload)
-            outcome = {"delivered": result.ok, "response": result.output[:500]}
-        except ExecutorError as exc:
-            outcome = {"delivered": False, "error": str(exc)}
-    with warden.store.session() as session:
-        row = lock_owned(session, claim, owner=worker.owner)
-        if row is None:
-            return
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyStage:
+    """The ``notify`` step. Afterwards the incident goes to ``execute`` when an approval
+    completed while the step was due, else it is done."""
+
+    store: Store
+    settings: Settings
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    notifier: NotifyExecutor
+
+    def run(self, lease: Lease) -> None:
+        policy = self.policy()
+        with lease.locked(self.store) as (session, row):
+            now = self.clock()
+            expire_if_due(session, row, now=now)
+            freeze_if_realerted(session, row, policy=policy, now=now)
+            notice = notice_for(session, row, policy=policy, settings=self.settings)
+        outcome: dict[str, Any] = {}
         if notice is not None:
-            kind = ("notify.logged" if notifier.target == "log"
-                    else "notify.sent" if outcome["delivered"] else "notify.failed")
-            audit.record(session, incident_id=row.id, actor="notify", kind=kind,
-                         data={"about": notice.kind, "event_id": notice.event_id,
-                               "target": notifier.target, "text": notice.payload["text"],
-                               **outcome}, now=warden.clock())
-        approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not _executed(
-            session, row)
-        release(row, next_step=Step.EXECUTE if approved_meanwhile else when_done(row, settings))
+            try:
+                result = self.notifier.send(notice.payload)
+                outcome = {"delivered": result.ok, "response": result.output[:500]}
+            except ExecutorError as exc:
+                outcome = {"delivered": False, "error": str(exc)}
+        with lease.locked(self.store) as (session, row):
+            if notice is not None:
+                target = self.notifier.target
+                kind = ("notify.logged" if target == "log"
+                        else "notify.sent" if outcome["delivered"] else "notify.failed")
+                audit.record(session, incident_id=row.id, actor="notify", kind=kind,
+                             data={"about": notice.kind, "event_id": notice.event_id,
+                                   "target": target, "text": notice.payload["text"],
+                                   **outcome}, now=self.clock())
+            approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not (
+                _executed(session, row))
+            lease.finish(row, StepResult.APPROVED if approved_meanwhile
+                         else finished(row, self.settings.postmortem_dir))
 
 
 def _executed(session: Session, row: IncidentRow) -> bool:

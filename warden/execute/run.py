@@ -17,28 +17,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
+from pathlib import Path
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.approval import ApprovalState, expire_if_due, recheck
+from warden.approval import ApprovalState, expire_if_due, open_request, recheck
 from warden.config import Settings
-from warden.domain import ExecutionStatus, Outcome, Step
+from warden.domain import ExecutionStatus, Outcome
 from warden.errors import ExecutorError
-from warden.execute._flow import when_done
 from warden.execute.executors import Executor, ExecutorResult, Job
+from warden.metrics import Metrics
+from warden.pipeline.stage import Lease, StepResult, finished
 from warden.policy import ExecutorSpec, Policy, decision_json
-from warden.store import ExecutionRow, IncidentRow, incident_from_row
-from warden.store.claims import Claim, lock_owned, release
+from warden.store import ExecutionRow, IncidentRow, Store, incident_from_row
 from warden.verify.breaker import freeze_if_realerted
-
-if TYPE_CHECKING:
-    from warden.worker import Worker
 
 log = structlog.get_logger("warden.execute")
 
@@ -66,13 +64,9 @@ def executor_for(
         from warden.execute.executors.command import CommandExecutor
 
         return CommandExecutor(path=settings.command_path)
-    from warden.execute.executors.notify import NotifyExecutor
-    from warden.execute.executors.slack import SlackNotifier
+    from warden.execute._announce import notifier_for
 
-    slack = SlackNotifier.from_settings(
-        settings, tier_of=policy.tier_of if policy is not None else None)
-    return NotifyExecutor(webhook_url=settings.notify_webhook_url,
-                          timeout_s=settings.executor_timeout_s, slack=slack)
+    return notifier_for(settings, tier_of=policy.tier_of if policy is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,30 +75,40 @@ class _Started:
     execution_id: int
 
 
-def run(worker: Worker, claim: Claim) -> None:
-    """The ``execute`` step for ``claim``: re-check, record ``started``, run, record the
-    result, and hand the incident on (``verify``, ``notify`` for humans, or done)."""
-    warden = worker.warden
-    policy = warden.policy.current
-    with warden.store.session() as session:
-        row = lock_owned(session, claim, owner=worker.owner)
-        if row is None:
+ExecutorFactory = Callable[[ExecutorSpec, Policy], Executor]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecuteStage:
+    """The ``execute`` step: re-check, record ``started``, run, record the result, and
+    hand the incident on (``verify``, ``notify`` for humans, or done)."""
+
+    store: Store
+    settings: Settings
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    metrics: Metrics
+    executor_for: ExecutorFactory
+
+    def run(self, lease: Lease) -> None:
+        policy = self.policy()
+        with lease.locked(self.store) as (session, row):
+            started = _start(session, row, lease, policy=policy, settings=self.settings,
+                             now=self.clock())
+        if started is None:
             return
-        started = _start(session, row, policy=policy, settings=warden.settings,
-                         now=warden.clock())
-    if started is None:
-        return
-    # Committed: from here on a crash leaves a `started` row, never a second run.
-    status, output = _attempt(executor_for(started.job.spec, warden.settings, policy=policy),
-                              started.job)
-    warden.metrics.executions.labels(executor=started.job.spec.type, status=status).inc()
-    with warden.store.session() as session:
-        _finish(session, worker, claim, started, status=status, output=output,
-                now=warden.clock())
+        # Committed: from here on a crash leaves a `started` row, never a second run.
+        status, output = _attempt(self.executor_for(started.job.spec, policy), started.job)
+        self.metrics.executions.labels(executor=started.job.spec.type,
+                                        status=status.value).inc()
+        with self.store.session() as session:
+            _finish(session, lease, started, status=status, output=output, now=self.clock(),
+                    postmortem_dir=self.settings.postmortem_dir)
 
 
 def _start(
-    session: Session, row: IncidentRow, *, policy: Policy, settings: Settings, now: datetime
+    session: Session, row: IncidentRow, lease: Lease, *, policy: Policy, settings: Settings,
+    now: datetime,
 ) -> _Started | None:
     """Everything up to the side effect; None when nothing is to run (the incident has
     then been released to its next step)."""
@@ -115,9 +119,9 @@ def _start(
     if existing is not None:
         if existing.status == ExecutionStatus.STARTED:
             _mark_unknown(session, existing, now=now)
-            release(row, next_step=Step.NOTIFY)
+            lease.finish(row, StepResult.TELL_HUMANS)
         else:
-            release(row, next_step=when_done(row, settings))
+            lease.finish(row, finished(row, settings.postmortem_dir))
         return None
 
     expire_if_due(session, row, now=now)
@@ -125,7 +129,7 @@ def _start(
     if not automated and row.approval_state != ApprovalState.APPROVED:
         _skip(session, row, why=f"nothing approved it (approval state: {row.approval_state})",
               now=now)
-        release(row, next_step=when_done(row, settings))
+        lease.finish(row, finished(row, settings.postmortem_dir))
         return None
 
     freeze_if_realerted(session, row, policy=policy, now=now)
@@ -138,11 +142,10 @@ def _start(
     if not runs or decision.action is None:
         if decision.outcome is Outcome.NEEDS_APPROVAL:
             # Automated a moment ago, but no longer: it becomes a request for humans.
-            row.approval_state = ApprovalState.PENDING
-            row.approval_expires_at = now + timedelta(minutes=settings.approval_ttl_minutes)
+            open_request(row, now=now, ttl_minutes=settings.approval_ttl_minutes)
         elif not automated:
             row.approval_state = ApprovalState.BLOCKED
-        release(row, next_step=Step.NOTIFY)
+        lease.finish(row, StepResult.TELL_HUMANS)
         return None
 
     action = decision.action
@@ -154,13 +157,13 @@ def _start(
                            "automated": automated,
                            "why": "shadow: the action is decided and recorded, never run"},
                      now=now)
-        release(row, next_step=when_done(row, settings))
+        lease.finish(row, finished(row, settings.postmortem_dir))
         return None
     action_spec = policy.actions.get(action.name)
     spec = action_spec.executor if action_spec is not None else None
     if spec is None:
         _skip(session, row, why=f"the policy names no executor for {action.name!r}", now=now)
-        release(row, next_step=Step.NOTIFY)
+        lease.finish(row, StepResult.TELL_HUMANS)
         return None
 
     dry_run = policy.mode == "dry_run"
@@ -199,8 +202,8 @@ def _attempt(executor: Executor, job: Job) -> tuple[ExecutionStatus, str]:
 
 
 def _finish(
-    session: Session, worker: Worker, claim: Claim, started: _Started, *,
-    status: ExecutionStatus, output: str, now: datetime,
+    session: Session, lease: Lease, started: _Started, *, status: ExecutionStatus, output: str,
+    now: datetime, postmortem_dir: Path | None,
 ) -> None:
     execution = session.get(ExecutionRow, started.execution_id, with_for_update=True)
     assert execution is not None  # execution rows are never deleted
@@ -229,15 +232,15 @@ def _finish(
                        "output": output[:_AUDIT_OUTPUT_CHARS]}, now=now)
     log.info("execution.finished", incident_id=incident_id, status=status.value,
              action=execution.action.get("name"), dry_run=execution.dry_run)
-    row = lock_owned(session, claim, owner=worker.owner)
+    row = lease.lock(session)
     if row is None:
         return
     if status is ExecutionStatus.SUCCEEDED and verify is not None:
-        release(row, next_step=Step.VERIFY)
+        lease.finish(row, StepResult.CHECK)
     elif status in (ExecutionStatus.FAILED, ExecutionStatus.UNKNOWN):
-        release(row, next_step=Step.NOTIFY)
+        lease.finish(row, StepResult.TELL_HUMANS)
     else:
-        release(row, next_step=when_done(row, worker.warden.settings))
+        lease.finish(row, finished(row, postmortem_dir))
 
 
 def _mark_unknown(session: Session, execution: ExecutionRow, *, now: datetime) -> None:

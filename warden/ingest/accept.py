@@ -8,7 +8,6 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from warden.config import Settings
@@ -16,7 +15,6 @@ from warden.correlate import Arrival, Folded, fold_many
 from warden.domain import Alert, AlertStatus
 from warden.errors import (
     MalformedJSONError,
-    OverloadedError,
     PayloadError,
     UnknownSourceError,
 )
@@ -157,25 +155,6 @@ def _firing_first(alerts: Sequence[Alert]) -> list[int]:
     of a group and fires another must not close the incident in between (Alertmanager
     orders alerts by labels, not by status)."""
     return sorted(range(len(alerts)), key=lambda i: alerts[i].status is AlertStatus.RESOLVED)
-
-
-def accept(
-    store: Store, delivery: Delivery, *, settings: Settings, now: datetime, queue_full: bool
-) -> list[Folded]:
-    """Parse and store one delivery in a transaction of its own; returning means committed.
-
-    Raises ``IngestError`` (nothing stored) for bad input and ``OverloadedError`` (nothing
-    stored) when the work queue is full or the store cannot take the write. The HTTP route
-    uses ``IngestWriter`` instead, which commits many deliveries at once.
-    """
-    parsed = parse(delivery, settings=settings, now=now)
-    if queue_full:
-        raise OverloadedError("the triage queue is full; retry later")
-    try:
-        with store.session() as session:
-            return store_parsed(session, parsed)
-    except OperationalError as exc:
-        raise OverloadedError(f"the store cannot take the write: {exc.orig}") from exc
 
 
 def pending_work(store: Store) -> int:

@@ -7,6 +7,7 @@ A worker that dies stops renewing its lease and another claims the step once it 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,38 +28,51 @@ class Claim:
     attempt: int
 
 
-def claim_next(session: Session, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
-    """Claim the oldest incident with a due step whose lease is free or expired.
+def claim_due(
+    session: Session, *, owner: str, now: datetime, lease_s: float, limit: int
+) -> list[Claim]:
+    """Claim up to ``limit`` incidents with a due step whose lease is free or expired,
+    oldest first.
 
     ``attempt`` counts the claims of this step (1 the first time); callers abandon a step
     once it passes ``MAX_STEP_ATTEMPTS``.
     """
-    row = session.execute(
+    rows = session.execute(
         select(IncidentRow)
         .where(
             IncidentRow.pending_step.is_not(None),
             or_(IncidentRow.lease_expires_at.is_(None), IncidentRow.lease_expires_at < now),
         )
         .order_by(IncidentRow.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
-    ).scalar_one_or_none()
-    if row is None or row.pending_step is None:
-        return None
-    row.lease_owner = owner
-    row.lease_expires_at = now + timedelta(seconds=lease_s)
-    row.step_attempts += 1
-    return Claim(row.id, row.pending_step, row.step_attempts)
+    ).scalars().all()
+    claims = []
+    for row in rows:
+        if row.pending_step is None:
+            continue
+        row.lease_owner = owner
+        row.lease_expires_at = now + timedelta(seconds=lease_s)
+        row.step_attempts += 1
+        claims.append(Claim(row.id, row.pending_step, row.step_attempts))
+    return claims
 
 
-def renew(session: Session, claim: Claim, *, owner: str, now: datetime, lease_s: float) -> bool:
-    """Extend a lease this owner still holds; False when it was lost to another worker."""
-    result = session.execute(
+def renew(
+    session: Session, incident_ids: Collection[int], *, owner: str, now: datetime,
+    lease_s: float,
+) -> set[int]:
+    """Extend every lease this owner still holds among ``incident_ids`` in one statement;
+    returns the ids whose lease was lost to another worker (or already released)."""
+    if not incident_ids:
+        return set()
+    held = set(session.execute(
         update(IncidentRow)
-        .where(IncidentRow.id == claim.incident_id, IncidentRow.lease_owner == owner)
+        .where(IncidentRow.id.in_(incident_ids), IncidentRow.lease_owner == owner)
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        .returning(IncidentRow.id)
+    ).scalars())
+    return set(incident_ids) - held
 
 
 def lock_owned(session: Session, claim: Claim, *, owner: str) -> IncidentRow | None:

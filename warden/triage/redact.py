@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 from warden.errors import ConfigError
 from warden.triage.provider import TriageRequest
+from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL
 
 PLACEHOLDER = "[REDACTED:{kind}]"
 
@@ -152,6 +153,10 @@ _RULES: tuple[tuple[str, re.Pattern[str], _Replace], ...] = (
 )
 
 
+# The generic rules that judge a run of characters by its look alone.
+_TOKEN_RULES = frozenset({"base64", "hex"})
+
+
 def _apply(
     text: str, kind: str, pattern: re.Pattern[str], replace_with: _Replace, counts: Counter[str]
 ) -> str:
@@ -170,15 +175,19 @@ def _apply(
     return pattern.sub(substitute, text)
 
 
-def redact(text: str, extra_patterns: Sequence[re.Pattern[str]] = ()) -> Redacted:
+def redact(
+    text: str, extra_patterns: Sequence[re.Pattern[str]] = (), *,
+    skip: frozenset[str] = frozenset(),
+) -> Redacted:
     """Remove secrets from ``text``.
 
     ``extra_patterns`` (a deployment's own, e.g. internal token formats) run first, on the
-    original text, and count as ``custom``. Pure and idempotent: ``redact(redact(t).text)``
-    returns the same text with no counts.
+    original text, and count as ``custom``. ``skip`` names built-in rules not to apply.
+    Pure and idempotent: ``redact(redact(t).text)`` returns the same text with no counts.
     """
     counts: Counter[str] = Counter()
-    rules = (*((("custom", p, _custom)) for p in extra_patterns), *_RULES)
+    rules = (*((("custom", p, _custom)) for p in extra_patterns),
+             *(rule for rule in _RULES if rule[0] not in skip))
     # A replacement can expose a secret to a rule that already ran (a placeholder ends a
     # word where none ended before), so passes repeat until nothing changes. Each
     # replacement removes at least one character that no later pass can match again, so
@@ -220,18 +229,22 @@ def redact_request(
 
     Returns the redacted request and the counts summed over those fields. The service
     name, label names, actions, categories and versions are identifiers Warden needs
-    verbatim (a proposed version must match a recorded one) and are left as they are.
+    verbatim (a proposed version must match a recorded one) and are left as they are. The
+    rule's ``generatorURL`` keeps its expression readable for the rules provider: an
+    URL-encoded PromQL expression looks like a token to the generic base64 and hex rules,
+    so only those two are not applied to it.
     """
     total: Counter[str] = Counter()
 
-    def clean(text: str) -> str:
-        result = redact(text, extra_patterns)
+    def clean(text: str, skip: frozenset[str] = frozenset()) -> str:
+        result = redact(text, extra_patterns, skip=skip)
         total.update(result.counts)
         return result.text
 
     title = clean(request.title)
     description = clean(request.description)
-    labels = {name: clean(value) for name, value in request.labels.items()}
+    labels = {name: clean(value, _TOKEN_RULES if name == GENERATOR_URL_LABEL else frozenset())
+              for name, value in request.labels.items()}
     changes = tuple(replace(change, summary=clean(change.summary)) for change in request.changes)
     redacted = replace(
         request, title=title, description=description, labels=MappingProxyType(labels),

@@ -8,8 +8,10 @@ triaged like any other, and automation for the service is frozen until a human l
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,16 +19,12 @@ from sqlalchemy.orm import Session
 from warden import audit
 from warden.config import Settings
 from warden.correlate import fold
-from warden.domain import Action, Alert, AlertStatus, ExecutionStatus, Severity, Step
-from warden.execute._flow import when_done
+from warden.domain import Action, Alert, AlertStatus, ExecutionStatus, Severity
+from warden.pipeline.stage import Lease, StepResult, finished
 from warden.policy import Policy, VerifySpec
-from warden.store import DeliveryRow, ExecutionRow, IncidentRow
-from warden.store.claims import Claim, lock_owned, release
+from warden.store import DeliveryRow, ExecutionRow, IncidentRow, Store
 from warden.verify._check import CheckResult, CommandVerifier, HttpVerifier, Verifier
 from warden.verify.breaker import freeze
-
-if TYPE_CHECKING:
-    from warden.worker import Worker
 
 
 def verifier_for(spec: VerifySpec, settings: Settings) -> Verifier:
@@ -35,46 +33,57 @@ def verifier_for(spec: VerifySpec, settings: Settings) -> Verifier:
     return CommandVerifier(path=settings.command_path, timeout_s=settings.executor_timeout_s)
 
 
-def verify_step(worker: Worker, claim: Claim) -> None:
-    """The ``verify`` step for ``claim``: check the latest succeeded execution that has no
-    verification yet, record the result on it, and on failure open the follow-up incident,
-    freeze the service and hand the incident to ``notify``."""
-    warden = worker.warden
-    policy = warden.policy.current
-    with warden.store.session() as session:
-        row = lock_owned(session, claim, owner=worker.owner)
-        if row is None:
-            return
-        execution = session.execute(
-            select(ExecutionRow).where(
-                ExecutionRow.incident_id == row.id,
-                ExecutionRow.status == ExecutionStatus.SUCCEEDED,
-                ExecutionRow.verification.is_(None),
-            ).order_by(ExecutionRow.id.desc()).limit(1)
-        ).scalar_one_or_none()
-        spec = None if execution is None else _verify_spec(policy, execution)
-        if execution is None or spec is None:
-            release(row, next_step=when_done(row, warden.settings))
-            return
-        action = Action(name=execution.action["name"], service=execution.action["service"],
-                        params=dict(execution.action.get("params") or {}))
-        execution_id = execution.id
-    result = verifier_for(spec, warden.settings).check(spec, action)
-    with warden.store.session() as session:
-        row = lock_owned(session, claim, owner=worker.owner)
-        if row is None:
-            return
-        now = warden.clock()
+VerifierFactory = Callable[[VerifySpec], Verifier]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyStage:
+    """The ``verify`` step: check the latest succeeded execution that has no verification
+    yet, record the result on it, and on failure open the follow-up incident, freeze the
+    service and hand the incident to ``notify``."""
+
+    store: Store
+    postmortem_dir: Path | None
+    policy: Callable[[], Policy]
+    clock: Callable[[], datetime]
+    verifier_for: VerifierFactory
+
+    def run(self, lease: Lease) -> None:
+        policy = self.policy()
+        with lease.locked(self.store) as (session, row):
+            execution = session.execute(
+                select(ExecutionRow).where(
+                    ExecutionRow.incident_id == row.id,
+                    ExecutionRow.status == ExecutionStatus.SUCCEEDED,
+                    ExecutionRow.verification.is_(None),
+                ).order_by(ExecutionRow.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            spec = None if execution is None else _verify_spec(policy, execution)
+            if execution is None or spec is None:
+                lease.finish(row, finished(row, self.postmortem_dir))
+                return
+            action = Action(name=execution.action["name"], service=execution.action["service"],
+                            params=dict(execution.action.get("params") or {}))
+            execution_id = execution.id
+        result = self.verifier_for(spec).check(spec, action)
+        with lease.locked(self.store) as (session, row):
+            self._record(session, row, lease, execution_id, spec, action, result)
+
+    def _record(
+        self, session: Session, row: IncidentRow, lease: Lease, execution_id: int,
+        spec: VerifySpec, action: Action, result: CheckResult,
+    ) -> None:
+        now = self.clock()
         execution = session.get(ExecutionRow, execution_id)
         assert execution is not None  # execution rows are never deleted
         execution.verification = {"status": "passed" if result.ok else "failed",
-                                  "ok": result.ok, "type": spec.type, "detail": result.detail,
-                                  "at": now.isoformat()}
+                                   "ok": result.ok, "type": spec.type,
+                                   "detail": result.detail, "at": now.isoformat()}
         if result.ok:
             audit.record(session, incident_id=row.id, actor="verify", kind="verify.passed",
                          data={"execution_id": execution.id, "detail": result.detail},
                          now=now)
-            release(row, next_step=when_done(row, warden.settings))
+            lease.finish(row, finished(row, self.postmortem_dir))
             return
         opened = _open_follow_up(session, row, execution, result, now=now)
         freeze(session, service=row.service, frozen_by="loop_breaker", incident_id=row.id,
@@ -84,7 +93,7 @@ def verify_step(worker: Worker, claim: Claim) -> None:
                      data={"execution_id": execution.id, "detail": result.detail,
                            "action": execution.action, "opened_incident_id": opened},
                      now=now)
-        release(row, next_step=Step.NOTIFY)
+        lease.finish(row, StepResult.TELL_HUMANS)
 
 
 def _verify_spec(policy: Policy, execution: ExecutionRow) -> VerifySpec | None:

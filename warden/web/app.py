@@ -21,6 +21,7 @@ from warden.errors import (
     TooManyFailures,
     WardenError,
 )
+from warden.metrics import Metrics
 from warden.web import (
     approvals,
     changes,
@@ -33,7 +34,6 @@ from warden.web import (
 )
 from warden.web._media_type import document_json_only, require_json
 from warden.web.deps import FailureLimiter
-from warden.web.metrics import Metrics
 
 if TYPE_CHECKING:
     from warden.app import Warden

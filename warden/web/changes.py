@@ -13,7 +13,7 @@ from warden.changes import Ignored, Recorded, accept_change, auth_source, list_c
 from warden.ingest.accept import Delivery
 from warden.web._responses import error_responses
 from warden.web.deps import MAX_ROW_ID, ReaderDep, WardenDep
-from warden.web.ingest import _read_limited
+from warden.web.ingest import read_limited
 from warden.web.serialize import change_json
 
 router = APIRouter(tags=["changes"])
@@ -33,7 +33,7 @@ _BODY_DOC: dict[str, Any] = {
 
 async def receive_change(sender: str, request: Request, warden: WardenDep) -> Recorded | Ignored:
     """Read, authenticate, parse and store one change delivery; raises ``WardenError``."""
-    body = await _read_limited(request, warden.settings.max_body_bytes)
+    body = await read_limited(request, warden.settings.max_body_bytes)
     delivery = Delivery(source=auth_source(sender)[:64], body=body,
                         headers=dict(request.headers),
                         content_type=request.headers.get("content-type", ""))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from warden.correlate.fold import Folded
 from warden.errors import OverloadedError, PayloadTooLarge, UnknownSourceError, WardenError
 from warden.ingest.accept import Delivery, parse
 from warden.ingest.sources import ADAPTERS
 from warden.web._responses import error_responses
 from warden.web.deps import WardenDep
+
+if TYPE_CHECKING:
+    from warden.app import Warden
 
 router = APIRouter(tags=["ingest"])
 
@@ -40,7 +44,7 @@ _BODY_DOC: dict[str, Any] = {
 _OWN_ENDPOINTS = {"slack": "/v1/slack/events"}
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
@@ -62,11 +66,33 @@ async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSO
         if source in _OWN_ENDPOINTS:
             raise UnknownSourceError(
                 f"{source} delivers to {_OWN_ENDPOINTS[source]}, not to this route")
-        body = await _read_limited(request, warden.settings.max_body_bytes)
-        delivery = Delivery(
-            source=source, body=body, headers=dict(request.headers),
-            content_type=request.headers.get("content-type", ""),
-        )
+        body = await read_limited(request, warden.settings.max_body_bytes)
+    except WardenError as exc:
+        warden.metrics.alerts_received.labels(source=_label(source),
+                                              outcome=type(exc).__name__).inc()
+        raise
+    folded = await store_delivery(warden, Delivery(
+        source=source, body=body, headers=dict(request.headers),
+        content_type=request.headers.get("content-type", "")))
+    return JSONResponse(
+        status_code=202,
+        content={
+            "accepted": len(folded),
+            "duplicate": all(item.duplicate for item in folded),
+            "alerts": [
+                {"alert_id": f.alert_id, "incident_id": f.incident_id, "duplicate": f.duplicate}
+                for f in folded
+            ],
+        },
+    )
+
+
+async def store_delivery(warden: Warden, delivery: Delivery) -> list[Folded]:
+    """The tail every ingest route shares: authenticate and parse, refuse when the queue is
+    full, store through the batching writer (answering after its commit), count, and wake
+    the pipeline. Raises ``WardenError`` with nothing stored."""
+    source = delivery.source
+    try:
         parsed = parse(delivery, settings=warden.settings, now=warden.clock())
         if warden.queue_full():
             raise OverloadedError("the triage queue is full; retry later")
@@ -82,17 +108,7 @@ async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSO
             warden.metrics.incidents_opened.labels(source=source).inc()
     if any(item.opened or not item.duplicate for item in folded):
         warden.wake_worker()
-    return JSONResponse(
-        status_code=202,
-        content={
-            "accepted": len(folded),
-            "duplicate": all(item.duplicate for item in folded),
-            "alerts": [
-                {"alert_id": f.alert_id, "incident_id": f.incident_id, "duplicate": f.duplicate}
-                for f in folded
-            ],
-        },
-    )
+    return folded
 
 
 def _label(source: str) -> str:

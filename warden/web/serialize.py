@@ -23,17 +23,18 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _what_it_says(row: IncidentRow | AlertRow) -> dict[str, Any]:
+    """The fields an incident shares with its alerts (the incident's are its first alert's)."""
+    return {"service": row.service, "title": row.title, "description": row.description,
+            "severity": row.severity, "labels": row.labels, "status": row.status}
+
+
 def incident_json(row: IncidentRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "fingerprint": row.key,
         "source": row.source,
-        "service": row.service,
-        "title": row.title,
-        "description": row.description,
-        "severity": row.severity,
-        "labels": row.labels,
-        "status": row.status,
+        **_what_it_says(row),
         "alert_count": row.alert_count,
         "first_seen": _iso(row.first_seen),
         "last_seen": _iso(row.last_seen),
@@ -53,12 +54,7 @@ def alert_json(row: AlertRow) -> dict[str, Any]:
         "id": row.id,
         "source": row.source,
         "fingerprint": row.fingerprint,
-        "service": row.service,
-        "title": row.title,
-        "description": row.description,
-        "severity": row.severity,
-        "labels": row.labels,
-        "status": row.status,
+        **_what_it_says(row),
         "starts_at": _iso(row.starts_at),
         "ends_at": _iso(row.ends_at),
         "received_at": _iso(row.received_at),

@@ -7,7 +7,7 @@
   message (``chat.update``) to say who decided.
 - ``POST /v1/slack/events``: the ``url_verification`` challenge, and ``message`` events
   from the configured channels or bots, stored as alerts of source ``slack`` through the
-  same ``accept`` as ``/v1/alerts/{source}`` (stored before the 200; a retried event is a
+  same ``store_delivery`` as ``/v1/alerts/{source}`` (stored before the 200; a retried event is a
   duplicate). Other events get 200 and are ignored. Unsigned, stale or replayed requests
   get 401 and change nothing.
 
@@ -32,15 +32,14 @@ from warden.errors import (
     AuthError,
     ExecutorError,
     PayloadError,
-    PayloadTooLarge,
-    WardenError,
 )
 from warden.execute.executors.slack import SlackNotifier, respond
-from warden.ingest.accept import Delivery, accept, decode_json
+from warden.ingest.accept import Delivery, decode_json
 from warden.ingest.sources.slack import SOURCE, ignore_reason
 from warden.web._responses import error_responses
 from warden.web._slack_guard import SlackGuard
 from warden.web.deps import WardenDep
+from warden.web.ingest import read_limited, store_delivery
 
 log = structlog.get_logger("warden.slack")
 
@@ -67,7 +66,7 @@ async def slack_interactions(
     request: Request, warden: WardenDep, later: BackgroundTasks
 ) -> JSONResponse:
     """A click on Approve or Reject, as Slack posts it (form field ``payload``)."""
-    body = await _body(request, warden.settings.max_body_bytes)
+    body = await read_limited(request, warden.settings.max_body_bytes)
     refusal = _guard(request, warden).check(request.headers, body)
     if refusal is not None:
         log.warning("slack.interaction_refused", reason=refusal)
@@ -99,7 +98,7 @@ async def slack_interactions(
 @router.post("/v1/slack/events", responses=error_responses(400, 401, 413, 422, 503))
 async def slack_events(request: Request, warden: WardenDep) -> JSONResponse:
     """Slack's Events API: answers ``url_verification``; stores alert messages."""
-    body = await _body(request, warden.settings.max_body_bytes)
+    body = await read_limited(request, warden.settings.max_body_bytes)
     refusal = _guard(request, warden).check(request.headers, body)
     if refusal is not None:
         raise AuthError(refusal)
@@ -114,35 +113,12 @@ async def slack_events(request: Request, warden: WardenDep) -> JSONResponse:
                             bot_ids=settings.slack_alert_bot_ids)
     if ignored is not None:
         return JSONResponse({"ok": True, "ignored": ignored})
-    delivery = Delivery(source=SOURCE, body=body, headers=dict(request.headers),
-                        content_type=request.headers.get("content-type", ""))
-    try:
-        folded = await run_in_threadpool(
-            lambda: accept(warden.store, delivery, settings=settings, now=warden.clock(),
-                           queue_full=warden.queue_full()))
-    except WardenError as exc:
-        warden.metrics.alerts_received.labels(source=SOURCE, outcome=type(exc).__name__).inc()
-        raise
-    for item in folded:
-        warden.metrics.alerts_received.labels(
-            source=SOURCE, outcome="duplicate" if item.duplicate else "stored").inc()
-        if item.opened:
-            warden.metrics.incidents_opened.labels(source=SOURCE).inc()
-    if any(not item.duplicate for item in folded):
-        warden.wake_worker()
+    folded = await store_delivery(warden, Delivery(
+        source=SOURCE, body=body, headers=dict(request.headers),
+        content_type=request.headers.get("content-type", "")))
     return JSONResponse({"ok": True, "alerts": [
         {"alert_id": f.alert_id, "incident_id": f.incident_id, "duplicate": f.duplicate}
         for f in folded]})
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The raw body, refused past ``limit`` bytes (WARDEN_MAX_BODY_BYTES) while reading."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
-    return bytes(body)
 
 
 def _form_payload(body: bytes) -> Any:

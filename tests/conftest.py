@@ -169,3 +169,34 @@ def warden_server(sqlite_url: str) -> Iterator[Callable[..., RunningWarden]]:
     yield start
     for running in started:
         running.stop()
+
+
+# Browser ---------------------------------------------------------------------------------
+# One Chromium for the whole session, defined here so every folder shares it: a second
+# session-scoped sync_playwright() in the same thread refuses to start.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) sized like a laptop screen."""
+    context = browser.new_context(viewport={"width": 1366, "height": 800})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    context.close()

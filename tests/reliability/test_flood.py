@@ -211,10 +211,12 @@ def test_a_refused_alert_retried_after_the_queue_drains_is_stored_once(
 ) -> None:
     """The queue fills behind a slow model, drains, and the sender that honoured
     Retry-After gets its alert in (once)."""
-    llm_server.set_default("model-a", Hang(0.5, then=Reply(proposal())))
+    # Two triages at a time, 1.5 s each: ten incidents keep the queue (3) full for seconds.
+    llm_server.set_default("model-a", Hang(1.5, then=Reply(proposal())))
     running = warden_server(queue_max_pending=3, triage_provider="openai",
                             llm_base_url=llm_server.base_url, llm_api_key="sk-test",
-                            llm_models="model-a", model_calls_per_minute_per_service=100)
+                            llm_models="model-a", model_calls_per_minute_per_service=100,
+                            worker_concurrency=2)
     engine = sqlite_engine(sqlite_url)
     late = {"service": "late", "title": "disk full", "labels": {"n": "late"}}
 

@@ -20,11 +20,6 @@ import pytest
 from tests.conftest import RunningWarden
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 TOKENS = {"alice": "tok-alice-7Hq2", "dave": "tok-dave-9Zx4"}
 """alice approves standard services; dave holds a token but is no approver."""
@@ -172,26 +167,6 @@ def digest_of(page_html: str) -> str:
 
 
 # Browser ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (no cookies) sized like a laptop screen."""
-    context = browser.new_context(viewport={"width": 1366, "height": 800})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
 
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

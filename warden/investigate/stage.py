@@ -60,6 +60,9 @@ def investigate(session: SessionFactory, investigator: Investigator, *, incident
                 .order_by(AlertRow.id)).scalars()))
     evidence = investigator.collect(case)
     with session() as s:
+        # The append lock before the incident's row, the order every writer takes them in
+        # (audit.hold_append_lock), so this never deadlocks with the ingest writer.
+        audit.hold_append_lock(s)
         row = s.get(IncidentRow, incident_id)
         if row is None:
             return evidence

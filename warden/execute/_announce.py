@@ -10,7 +10,7 @@ recording may send it again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,33 +73,61 @@ class NotifyStage:
     clock: Callable[[], datetime]
     notifier: NotifyExecutor
 
+    def batches(self) -> bool:
+        """Whether notices only go to the log (no webhook, no Slack): then many incidents
+        are told in one transaction, as nothing waits on the network."""
+        return self.notifier.target == "log"
+
     def run(self, lease: Lease) -> None:
         policy = self.policy()
         with lease.locked(self.store) as (session, row):
-            now = self.clock()
-            expire_if_due(session, row, now=now)
-            freeze_if_realerted(session, row, policy=policy, now=now)
-            notice = notice_for(session, row, policy=policy, settings=self.settings)
-        outcome: dict[str, Any] = {}
-        if notice is not None:
-            try:
-                result = self.notifier.send(notice.payload)
-                outcome = {"delivered": result.ok, "response": result.output[:500]}
-            except ExecutorError as exc:
-                outcome = {"delivered": False, "error": str(exc)}
+            notice = self._notice(session, row, policy)
+        # Sent outside any transaction: a slow webhook holds no lock.
+        outcome = self._send(notice)
         with lease.locked(self.store) as (session, row):
-            if notice is not None:
-                target = self.notifier.target
-                kind = ("notify.logged" if target == "log"
-                        else "notify.sent" if outcome["delivered"] else "notify.failed")
-                audit.record(session, incident_id=row.id, actor="notify", kind=kind,
-                             data={"about": notice.kind, "event_id": notice.event_id,
-                                   "target": target, "text": notice.payload["text"],
-                                   **outcome}, now=self.clock())
-            approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not (
-                _executed(session, row))
-            lease.finish(row, StepResult.APPROVED if approved_meanwhile
-                         else finished(row, self.settings.postmortem_dir))
+            self._conclude(session, lease, row, notice, outcome)
+
+    def run_many(self, leases: Sequence[Lease]) -> None:
+        """``run`` for each lease in one transaction: only when notices go to the log."""
+        policy = self.policy()
+        with self.store.session() as session:
+            for lease in leases:
+                row = lease.lock(session)
+                if row is None:  # the lease was lost: whoever holds it now tells them
+                    continue
+                notice = self._notice(session, row, policy)
+                self._conclude(session, lease, row, notice, self._send(notice))
+
+    def _notice(self, session: Session, row: IncidentRow, policy: Policy) -> Notice | None:
+        now = self.clock()
+        expire_if_due(session, row, now=now)
+        freeze_if_realerted(session, row, policy=policy, now=now)
+        return notice_for(session, row, policy=policy, settings=self.settings)
+
+    def _send(self, notice: Notice | None) -> dict[str, Any]:
+        if notice is None:
+            return {}
+        try:
+            result = self.notifier.send(notice.payload)
+            return {"delivered": result.ok, "response": result.output[:500]}
+        except ExecutorError as exc:
+            return {"delivered": False, "error": str(exc)}
+
+    def _conclude(self, session: Session, lease: Lease, row: IncidentRow,
+                  notice: Notice | None, outcome: Mapping[str, Any]) -> None:
+        """Audit what was sent and end the step."""
+        if notice is not None:
+            target = self.notifier.target
+            kind = ("notify.logged" if target == "log"
+                    else "notify.sent" if outcome["delivered"] else "notify.failed")
+            audit.record(session, incident_id=row.id, actor="notify", kind=kind,
+                         data={"about": notice.kind, "event_id": notice.event_id,
+                               "target": target, "text": notice.payload["text"],
+                               **outcome}, now=self.clock())
+        approved_meanwhile = row.approval_state == ApprovalState.APPROVED and not (
+            _executed(session, row))
+        lease.finish(row, StepResult.APPROVED if approved_meanwhile
+                     else finished(row, self.settings.postmortem_dir))
 
 
 def _executed(session: Session, row: IncidentRow) -> bool:

@@ -9,15 +9,18 @@ from warden.investigate._evidence import (
     EvidenceSource,
 )
 from warden.investigate.investigator import Investigator
-from warden.investigate.stage import build_investigator, investigate
+from warden.investigate.stage import Collected, build_investigator, collect, investigate, keep
 
 __all__ = [
     "AlertSeen",
     "Case",
+    "Collected",
     "Evidence",
     "EvidenceKind",
     "EvidenceSource",
     "Investigator",
     "build_investigator",
+    "collect",
     "investigate",
+    "keep",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from re import Pattern
 
@@ -41,16 +42,25 @@ def build_investigator(settings: Settings, session: SessionFactory,
                         redact_patterns=redact_patterns)
 
 
-def investigate(session: SessionFactory, investigator: Investigator, *, incident_id: int,
-                now: datetime) -> tuple[Evidence, ...]:
-    """The incident's evidence: collected and stored the first time, read back after (a
-    retried triage step does not query again, and everyone sees the same items)."""
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """An incident's evidence, and whether it is new (collected now, not stored yet)."""
+
+    evidence: tuple[Evidence, ...]
+    new: bool
+
+
+def collect(session: SessionFactory, investigator: Investigator, *, incident_id: int,
+            now: datetime) -> Collected:
+    """The incident's evidence: the stored items when there are (a retried triage step
+    does not query again, and everyone sees the same items), else collected now; writes
+    nothing (``keep`` stores new items)."""
     with session() as s:
         row = s.get(IncidentRow, incident_id)
         if row is None:
-            return ()
+            return Collected((), new=False)
         if row.evidence is not None:
-            return tuple(Evidence.from_json(item) for item in row.evidence)
+            return Collected(tuple(Evidence.from_json(item) for item in row.evidence), new=False)
         case = Case(
             incident_id=row.id, service=row.service, title=row.title,
             description=row.description, labels=dict(row.labels or {}),
@@ -58,24 +68,42 @@ def investigate(session: SessionFactory, investigator: Investigator, *, incident
             alerts=tuple(_seen(a) for a in s.execute(
                 select(AlertRow).where(AlertRow.incident_id == incident_id)
                 .order_by(AlertRow.id)).scalars()))
-    evidence = investigator.collect(case)
+    return Collected(investigator.collect(case), new=True)
+
+
+def keep(s: Session, collected: Collected, *, incident_id: int,
+         now: datetime) -> tuple[Evidence, ...]:
+    """Store newly collected evidence on the incident and in its audit log, in the
+    caller's transaction, which holds the append lock (``audit.hold_append_lock``) before
+    any incident row, the order every writer takes them in. Returns the items that count:
+    another worker's, when it stored its own first."""
+    if not collected.new:
+        return collected.evidence
+    row = s.get(IncidentRow, incident_id)
+    if row is None:
+        return collected.evidence
+    if row.evidence is not None:
+        return tuple(Evidence.from_json(item) for item in row.evidence)
+    row.evidence = [item.as_json() for item in collected.evidence]
+    row.evidence_at = now
+    audit.record(s, incident_id=incident_id, actor="investigate",
+                 kind="investigate.collected",
+                 data={"items": [{"id": i.id, "kind": i.kind.value, "error": i.error}
+                                 for i in collected.evidence]},
+                 now=now)
+    return collected.evidence
+
+
+def investigate(session: SessionFactory, investigator: Investigator, *, incident_id: int,
+                now: datetime) -> tuple[Evidence, ...]:
+    """The incident's evidence, collected and stored the first time (``collect`` and
+    ``keep`` in a transaction of their own), read back after."""
+    collected = collect(session, investigator, incident_id=incident_id, now=now)
+    if not collected.new:
+        return collected.evidence
     with session() as s:
-        # The append lock before the incident's row, the order every writer takes them in
-        # (audit.hold_append_lock), so this never deadlocks with the ingest writer.
         audit.hold_append_lock(s)
-        row = s.get(IncidentRow, incident_id)
-        if row is None:
-            return evidence
-        if row.evidence is not None:  # another worker stored its items first: those count
-            return tuple(Evidence.from_json(item) for item in row.evidence)
-        row.evidence = [item.as_json() for item in evidence]
-        row.evidence_at = now
-        audit.record(s, incident_id=incident_id, actor="investigate",
-                     kind="investigate.collected",
-                     data={"items": [{"id": i.id, "kind": i.kind.value, "error": i.error}
-                                     for i in evidence]},
-                     now=now)
-    return evidence
+        return keep(s, collected, incident_id=incident_id, now=now)
 
 
 def _seen(row: AlertRow) -> AlertSeen:

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,23 @@ from warden.store import Store
 from warden.store.claims import MAX_STEP_ATTEMPTS, Claim, back_off, claim_due, renew
 
 log = structlog.get_logger("warden.pipeline")
+
+# Claims a batching stage does in one task (and one transaction): large enough that a storm
+# costs a few transactions a second, small enough that a batch holds SQLite's one write
+# lock for tens of milliseconds, not seconds, while ingest waits.
+BATCH_SIZE = 32
+# Batches run at once: they need no network, only CPU and the store, so more threads would
+# only hold more leases while they wait for the GIL; two overlap one's commit with the
+# other's work.
+BATCH_TASKS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """What one thread of the pool runs: one claim, or a batch of one batching stage's."""
+
+    claims: tuple[Claim, ...]
+    batched: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +74,8 @@ class Runner:
         self._idle = idle
         self._held_lock = threading.Lock()
         self._held: dict[int, Claim] = {}
+        self._tasks = 0  # tasks submitted to the pool and not yet ended
+        self._batch_tasks = 0  # those of them that batch
 
     def held(self) -> int:
         """How many steps this runner is running now."""
@@ -72,61 +91,67 @@ class Runner:
             while not stopping.is_set():
                 # Cleared before claiming: a step that ends meanwhile wakes the next pass.
                 wake.clear()
-                claims = self._claim()
-                for group in self._groups(claims):
-                    pool.submit(self._run, group, wake)
-                if not claims:
+                tasks = self._claim()
+                for task in tasks:
+                    pool.submit(self._run, task, wake)
+                if not tasks:
                     if not self.held():
                         self._safely(self._idle, "pipeline.idle_failed")
                     wake.wait(self.settings.poll_s)
         heartbeat.join()
 
-    def _claim(self) -> list[Claim]:
-        free = self.settings.concurrency - self.held()
+    def _claim(self) -> list[_Task]:
+        """Due steps for the free threads, as tasks: up to ``BATCH_SIZE`` claims of a stage
+        that batches now make one task, and at most ``BATCH_TASKS`` such tasks run at
+        once; the other threads take the other steps, one claim each."""
+        with self._held_lock:
+            free = self.settings.concurrency - self._tasks
+            batch_slots = min(free, BATCH_TASKS - self._batch_tasks)
         if free <= 0:
             return []
+        batching = [step for step, stage in self.stages.items()
+                    if isinstance(stage, BatchStage) and stage.batches()]
         try:
             with self.store.session() as session:
-                claims = claim_due(session, owner=self.owner, now=self.clock(),
-                                   lease_s=self.settings.lease_s, limit=free)
+                together = claim_due(
+                    session, owner=self.owner, now=self.clock(), lease_s=self.settings.lease_s,
+                    limit=batch_slots * BATCH_SIZE, steps=batching,
+                ) if batching and batch_slots > 0 else []
+                batches = _batched(together)
+                alone = claim_due(session, owner=self.owner, now=self.clock(),
+                                  lease_s=self.settings.lease_s, limit=free - len(batches),
+                                  other_than=batching) if free > len(batches) else []
         except Exception:  # the store itself failed; logged, and the loop goes on
             log.exception("pipeline.claim_failed")
             return []
+        tasks = ([_Task(tuple(batch), batched=True) for batch in batches]
+                 + [_Task((claim,), batched=False) for claim in alone])
         with self._held_lock:
-            self._held.update((claim.incident_id, claim) for claim in claims)
-        return claims
+            self._held.update((claim.incident_id, claim) for task in tasks
+                              for claim in task.claims)
+            self._tasks += len(tasks)
+            self._batch_tasks += len(batches)
+        return tasks
 
-    def _groups(self, claims: list[Claim]) -> list[list[Claim]]:
-        """One task per claim, except that the claims of a stage that batches now (the
-        rules provider's triage) make one task together."""
-        batches: dict[str, list[Claim]] = {}
-        alone = []
-        for claim in claims:
-            stage = self.stages.get(claim.step)
-            if (isinstance(stage, BatchStage) and stage.batches()
-                    and claim.attempt <= MAX_STEP_ATTEMPTS):
-                batches.setdefault(claim.step, []).append(claim)
-            else:
-                alone.append([claim])
-        return [*batches.values(), *alone]
-
-    def _run(self, claims: list[Claim], wake: threading.Event) -> None:
+    def _run(self, task: _Task, wake: threading.Event) -> None:
         try:
-            if len(claims) == 1:
-                self._attempt(claims[0])
+            if len(task.claims) == 1:
+                self._attempt(task.claims[0])
             else:
-                self._attempt_batch(claims)
+                self._attempt_batch(task.claims)
         finally:
             with self._held_lock:
-                for claim in claims:
+                for claim in task.claims:
                     # The incident's next step may already be claimed again: keep that one.
                     if self._held.get(claim.incident_id) is claim:
                         del self._held[claim.incident_id]
+                self._tasks -= 1
+                self._batch_tasks -= task.batched
             wake.set()
 
-    def _attempt_batch(self, claims: list[Claim]) -> None:
+    def _attempt_batch(self, claims: Sequence[Claim]) -> None:
         stage = self.stages[claims[0].step]
-        assert isinstance(stage, BatchStage)  # _groups batches only those
+        assert isinstance(stage, BatchStage)  # only their claims are batched
         try:
             stage.run_many([Lease(claim, self.owner) for claim in claims])
         except Exception:  # nothing of the batch was recorded: one at a time finds the culprit
@@ -174,13 +199,9 @@ class Runner:
             self._safely(partial(self._renew, ids), "pipeline.renew_failed")
 
     def _renew(self, ids: list[int]) -> None:
-        lost: set[int] = set()
-        # One short transaction per lease: holding one row and waiting for nothing else, a
-        # renewal never waits on the append lock and never joins a deadlock with a writer.
-        for incident_id in ids:
-            with self.store.session() as session:
-                lost |= renew(session, [incident_id], owner=self.owner, now=self.clock(),
-                              lease_s=self.settings.lease_s)
+        with self.store.session() as session:
+            lost = renew(session, ids, owner=self.owner, now=self.clock(),
+                         lease_s=self.settings.lease_s)
         with self._held_lock:
             # A step that ended meanwhile released its own lease: only still-held ones count.
             lost &= self._held.keys()
@@ -193,3 +214,19 @@ class Runner:
             chore()
         except Exception:  # the store failed; logged, the runner goes on
             log.exception(event)
+
+
+def _batched(claims: list[Claim]) -> list[list[Claim]]:
+    """The claims of batching stages as tasks: up to ``BATCH_SIZE`` of one step together;
+    a step failed before (``attempt`` > 1) runs alone, so one bad incident cannot fail a
+    whole batch again and again."""
+    by_step: dict[str, list[Claim]] = {}
+    tasks = []
+    for claim in claims:
+        if claim.attempt > 1:
+            tasks.append([claim])
+        else:
+            by_step.setdefault(claim.step, []).append(claim)
+    for step_claims in by_step.values():
+        tasks += [step_claims[i:i + BATCH_SIZE] for i in range(0, len(step_claims), BATCH_SIZE)]
+    return tasks

@@ -29,18 +29,24 @@ class Claim:
 
 
 def claim_due(
-    session: Session, *, owner: str, now: datetime, lease_s: float, limit: int
+    session: Session, *, owner: str, now: datetime, lease_s: float, limit: int,
+    steps: Collection[str] | None = None, other_than: Collection[str] = (),
 ) -> list[Claim]:
     """Claim up to ``limit`` incidents with a due step whose lease is free or expired,
-    oldest first.
+    oldest first; only steps among ``steps`` (when given) and not among ``other_than``.
 
     ``attempt`` counts the claims of this step (1 the first time); callers abandon a step
     once it passes ``MAX_STEP_ATTEMPTS``.
     """
+    due = [IncidentRow.pending_step.is_not(None)]
+    if steps is not None:
+        due.append(IncidentRow.pending_step.in_(steps))
+    if other_than:
+        due.append(IncidentRow.pending_step.not_in(other_than))
     rows = session.execute(
         select(IncidentRow)
         .where(
-            IncidentRow.pending_step.is_not(None),
+            *due,
             or_(IncidentRow.lease_expires_at.is_(None), IncidentRow.lease_expires_at < now),
         )
         .order_by(IncidentRow.id)
@@ -62,17 +68,31 @@ def renew(
     session: Session, incident_ids: Collection[int], *, owner: str, now: datetime,
     lease_s: float,
 ) -> set[int]:
-    """Extend every lease this owner still holds among ``incident_ids`` in one statement;
-    returns the ids whose lease was lost to another worker (or already released)."""
+    """Extend every lease this owner still holds among ``incident_ids``, in one statement
+    that waits for no row lock; returns the ids whose lease was lost to another worker
+    (or already released).
+
+    A row locked now is in a short transaction (a step ending, a writer): it is skipped
+    and renewed next time. Never waiting, a renewal cannot join a deadlock, however
+    many leases it renews.
+    """
     if not incident_ids:
         return set()
-    held = set(session.execute(
+    mine = (select(IncidentRow.id)
+            .where(IncidentRow.id.in_(incident_ids), IncidentRow.lease_owner == owner)
+            .with_for_update(skip_locked=True))
+    renewed = set(session.execute(
         update(IncidentRow)
-        .where(IncidentRow.id.in_(incident_ids), IncidentRow.lease_owner == owner)
+        .where(IncidentRow.id.in_(mine.scalar_subquery()))
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
         .returning(IncidentRow.id)
     ).scalars())
-    return set(incident_ids) - held
+    missing = set(incident_ids) - renewed
+    if not missing:
+        return set()
+    skipped = set(session.execute(select(IncidentRow.id).where(
+        IncidentRow.id.in_(missing), IncidentRow.lease_owner == owner)).scalars())
+    return missing - skipped
 
 
 def lock_owned(session: Session, claim: Claim, *, owner: str) -> IncidentRow | None:

@@ -89,7 +89,7 @@ def similar_incidents(
         for found in _text_search(session, terms, exclude=[incident_id, *chosen],
                                   before=before, limit=limit - len(chosen)):
             chosen[found] = "similar_text"
-    return [_past(session, i, match) for i, match in chosen.items()]
+    return _pasts(session, chosen)
 
 
 def _text_search(session: Session, terms: Sequence[str], *, exclude: Sequence[int],
@@ -116,26 +116,34 @@ def _text_search(session: Session, terms: Sequence[str], *, exclude: Sequence[in
     return [int(i) for i in session.execute(statement, {**params, "query": query}).scalars()]
 
 
-def _past(session: Session, incident_id: int, match: str) -> PastIncident:
-    row = session.get(IncidentRow, incident_id)
-    assert row is not None  # found by id a moment ago, in this transaction
-    verdicts = tuple(
-        {"approver": a.approver, "verdict": a.verdict, "reason": a.reason}
-        for a in session.execute(select(ApprovalRow).where(
-            ApprovalRow.incident_id == incident_id).order_by(ApprovalRow.at)).scalars())
-    executions = tuple(
-        {"action": e.action, "status": e.status, "dry_run": e.dry_run,
-         "verification": (e.verification or {}).get("status")}
-        for e in session.execute(select(ExecutionRow).where(
-            ExecutionRow.incident_id == incident_id).order_by(ExecutionRow.started_at))
-        .scalars())
-    resolved = (None if row.resolved_at is None
-                else round((row.resolved_at - row.first_seen).total_seconds() / 60, 1))
-    return PastIncident(
-        id=row.id, service=row.service, title=row.title, match=match,
-        first_seen=row.first_seen, status=row.status, proposal=row.proposal,
-        decision=row.decision_outcome, verdicts=verdicts, executions=executions,
-        minutes_to_resolve=resolved)
+def _pasts(session: Session, chosen: dict[int, str]) -> list[PastIncident]:
+    """The chosen incidents (id → match), in the order given, three queries in all."""
+    if not chosen:
+        return []
+    rows = {row.id: row for row in session.execute(
+        select(IncidentRow).where(IncidentRow.id.in_(chosen))).scalars()}
+    verdicts: dict[int, list[dict[str, str]]] = {i: [] for i in chosen}
+    for a in session.execute(select(ApprovalRow).where(ApprovalRow.incident_id.in_(chosen))
+                             .order_by(ApprovalRow.at, ApprovalRow.id)).scalars():
+        verdicts[a.incident_id].append(
+            {"approver": a.approver, "verdict": a.verdict, "reason": a.reason})
+    executions: dict[int, list[dict[str, Any]]] = {i: [] for i in chosen}
+    for e in session.execute(select(ExecutionRow).where(ExecutionRow.incident_id.in_(chosen))
+                             .order_by(ExecutionRow.started_at, ExecutionRow.id)).scalars():
+        executions[e.incident_id].append(
+            {"action": e.action, "status": e.status, "dry_run": e.dry_run,
+             "verification": (e.verification or {}).get("status")})
+    pasts = []
+    for incident_id, match in chosen.items():
+        row = rows[incident_id]  # found by id a moment ago, in this transaction
+        resolved = (None if row.resolved_at is None
+                    else round((row.resolved_at - row.first_seen).total_seconds() / 60, 1))
+        pasts.append(PastIncident(
+            id=row.id, service=row.service, title=row.title, match=match,
+            first_seen=row.first_seen, status=row.status, proposal=row.proposal,
+            decision=row.decision_outcome, verdicts=tuple(verdicts[incident_id]),
+            executions=tuple(executions[incident_id]), minutes_to_resolve=resolved))
+    return pasts
 
 
 def alert_counts(session: Session, *, incident_id: int, service: str, identity: str,

@@ -24,7 +24,7 @@ from warden.approval import open_request
 from warden.changes import with_changes
 from warden.config import Settings
 from warden.domain import Incident, MalformedProposal, Outcome, Proposal
-from warden.investigate import Investigator, investigate
+from warden.investigate import Collected, Investigator, collect, investigate, keep
 from warden.metrics import Metrics
 from warden.pipeline.stage import Lease, StepResult
 from warden.policy import DecisionInputs, Policy, decide, decision_json, parse_proposal
@@ -97,6 +97,7 @@ class _Read:
     incident: Incident
     request: TriageRequest
     redactions: Mapping[str, int]
+    evidence: Collected  # stored with the decision when still new
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +157,12 @@ class TriageStage:
         with self._store.session() as session:
             unread = [found for lease in leases
                       if (found := self._read(session, lease, policy)) is not None]
-        reads = [self._investigated(*found) for found in unread]
         provider = self.provider_for(policy)
+        # Before a model call (seconds) the evidence is stored at once, so the console
+        # shows it meanwhile; the rules provider answers at once, so a batch stores it
+        # with the decisions, in the same single transaction.
+        reads = [self._investigated(*found, keep_now=provider.name != "rules")
+                 for found in unread]
         asked = [self._ask(provider, read.request, read.incident) for read in reads]
         now = self._clock()
         with self._store.session() as session:
@@ -184,14 +189,18 @@ class TriageStage:
             grounding_days=policy.grounding_days, now=self._clock())
         return lease, incident, request
 
-    def _investigated(self, lease: Lease, incident: Incident, request: TriageRequest) -> _Read:
+    def _investigated(self, lease: Lease, incident: Incident, request: TriageRequest, *,
+                      keep_now: bool) -> _Read:
         """The request with the incident's evidence (the investigate stage, which opens its
         own transactions, so outside the read), redacted as a whole."""
-        evidence = investigate(self._store.session, self._investigator,
-                               incident_id=incident.id, now=self._clock())
-        redacted, redactions = redact_request(replace(request, evidence=evidence),
+        collected = (
+            Collected(investigate(self._store.session, self._investigator,
+                                  incident_id=incident.id, now=self._clock()), new=False)
+            if keep_now else collect(self._store.session, self._investigator,
+                                     incident_id=incident.id, now=self._clock()))
+        redacted, redactions = redact_request(replace(request, evidence=collected.evidence),
                                               self._redact_patterns)
-        return _Read(lease, incident, redacted, redactions)
+        return _Read(lease, incident, redacted, redactions, collected)
 
     def _ask(self, provider: TriageProvider, request: TriageRequest,
              incident: Incident) -> _Asked:
@@ -224,6 +233,7 @@ class TriageStage:
         self._model_health.record(reply.calls)
         if row is None:
             return None
+        keep(session, read.evidence, incident_id=incident.id, now=now)
         # Every alert the incident holds now, not only those the model was shown: a
         # security alert that joined the group meanwhile still sends it to a human.
         inputs = decision_inputs(session, row, proposal, raw=reply.raw, now=now,

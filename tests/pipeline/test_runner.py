@@ -61,13 +61,13 @@ class SlowStage:
             lease.finish(row, StepResult.DONE)
 
 
-def pending(store: Store, count: int) -> list[int]:
+def pending(store: Store, count: int, step: Step = Step.NOTIFY) -> list[int]:
     now = datetime.now(UTC)
     with store.session() as session:
-        rows = [IncidentRow(key=f"k{i}", source="generic", service=f"svc-{i}", title="t",
+        rows = [IncidentRow(key=f"{step}-{i}", source="generic", service=f"svc-{i}", title="t",
                             description="", severity="high", labels={}, status="open",
                             alert_count=1, first_seen=now, last_seen=now,
-                            pending_step=Step.NOTIFY) for i in range(count)]
+                            pending_step=step) for i in range(count)]
         session.add_all(rows)
         session.flush()
         return [row.id for row in rows]
@@ -105,4 +105,71 @@ def test_two_runners_run_many_at_once_and_each_step_once(tmp_path: Path) -> None
             IncidentRow.pending_step.is_not(None))).all()
         assert not session.execute(select(AuditRow.id).where(
             AuditRow.kind == "step.abandoned")).all()
+    store.dispose()
+
+
+class BatchingStage:
+    """Stands in for a stage that batches (notices to the log, rules triage): records the size
+    of every batch and how many batches ran at once."""
+
+    def __init__(self, store: Store, hold_s: float) -> None:
+        self.store = store
+        self.hold_s = hold_s
+        self.sizes: list[int] = []
+        self.most_at_once = 0
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def batches(self) -> bool:
+        return True
+
+    def run(self, lease: Lease) -> None:
+        self.run_many([lease])
+
+    def run_many(self, leases: list[Lease]) -> None:
+        with self._lock:
+            self.sizes.append(len(leases))
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+        time.sleep(self.hold_s)
+        with self._lock:
+            self._running -= 1
+        with self.store.session() as session:
+            for lease in leases:
+                row = lease.lock(session)
+                assert row is not None
+                lease.finish(row, StepResult.DONE)
+
+
+def test_batches_are_bounded_and_single_steps_still_run_beside_them(tmp_path: Path) -> None:
+    """A storm of 200 batchable steps is taken 32 at a time by at most two threads, and
+    a single step of another stage that arrives among them runs meanwhile, not after."""
+    store = Store(f"sqlite:///{tmp_path / 'warden.db'}")
+    store.migrate()
+    batchable = pending(store, 200, Step.NOTIFY)
+    single = pending(store, 1, Step.EXECUTE)  # after the whole storm
+    batching = BatchingStage(store, hold_s=0.2)
+    alone = SlowStage(store, hold_s=0.0)
+    runner = Runner(store=store, stages={Step.NOTIFY: batching, Step.EXECUTE: alone},
+                    clock=lambda: datetime.now(UTC),
+                    settings=RunnerSettings(concurrency=16, lease_s=30, poll_s=0.05),
+                    idle=lambda: None)
+    stopping, wake = threading.Event(), threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stopping, wake))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not alone.runs:
+            time.sleep(0.01)
+        batches_before_single = len(batching.sizes)
+        while time.monotonic() < deadline and sum(batching.sizes) < len(batchable):
+            time.sleep(0.05)
+    finally:
+        stopping.set()
+        thread.join(timeout=10)
+    assert alone.runs == Counter({single[0]: 1})
+    assert batches_before_single < len(batching.sizes)  # not left until the storm was over
+    assert sum(batching.sizes) == len(batchable)
+    assert max(batching.sizes) == 32
+    assert batching.most_at_once == 2
     store.dispose()

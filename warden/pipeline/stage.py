@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden.audit.chain import hold_append_lock
@@ -44,6 +45,12 @@ class Lease:
     @property
     def incident_id(self) -> int:
         return self.claim.incident_id
+
+    def held(self, session: Session) -> bool:
+        """Whether this lease still holds its step (read without locking anything)."""
+        return session.execute(select(IncidentRow.id).where(
+            IncidentRow.id == self.claim.incident_id, IncidentRow.lease_owner == self.owner,
+            IncidentRow.pending_step == self.claim.step)).first() is not None
 
     def lock(self, session: Session) -> IncidentRow | None:
         """The incident row, locked, while this lease still holds its step; None when the

@@ -26,7 +26,7 @@ from warden.config import Settings
 from warden.domain import Incident, MalformedProposal, Outcome, Proposal
 from warden.investigate import Collected, Investigator, collect, investigate, keep
 from warden.metrics import Metrics
-from warden.pipeline.stage import Lease, StepResult
+from warden.pipeline.stage import Lease, LeaseLost, StepResult
 from warden.policy import DecisionInputs, Policy, decide, decision_json, parse_proposal
 from warden.store import AlertRow, Store, incident_from_row, incident_with_alerts
 from warden.store.history import history_for
@@ -163,7 +163,7 @@ class TriageStage:
         # with the decisions, in the same single transaction.
         reads = [self._investigated(*found, keep_now=provider.name != "rules")
                  for found in unread]
-        asked = [self._ask(provider, read.request, read.incident) for read in reads]
+        asked = [self._ask(provider, read) for read in reads]
         now = self._clock()
         with self._store.session() as session:
             outcomes = [self._record(session, read, answer, policy=policy, now=now)
@@ -202,11 +202,14 @@ class TriageStage:
                                               self._redact_patterns)
         return _Read(lease, incident, redacted, redactions, collected)
 
-    def _ask(self, provider: TriageProvider, request: TriageRequest,
-             incident: Incident) -> _Asked:
-        note, reservation = None, None
+    def _ask(self, provider: TriageProvider, read: _Read) -> _Asked:
+        note, reservation, incident = None, None, read.incident
         if provider.name != "rules":
             with self._store.session() as session:
+                # A step slowed down past its lease has been handed to another worker, who
+                # asks the model itself: a second paid call for the same incident.
+                if not read.lease.held(session):
+                    raise LeaseLost(read.lease.claim)
                 reserved = spend.reserve(
                     session, settings=self._settings, service=incident.service_key,
                     incident_id=incident.id, provider=provider.name,
@@ -216,7 +219,7 @@ class TriageStage:
                 provider, note = self._rules, reserved
             else:
                 reservation = reserved.id
-        reply = provider.propose(request)
+        reply = provider.propose(read.request)
         note = "; ".join(n for n in (note, reply.fallback_reason) if n) or None
         return _Asked(reply, note, reservation)
 

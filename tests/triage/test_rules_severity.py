@@ -60,6 +60,58 @@ def test_a_limit_still_approached_is_a_warning(title: str, description: str) -> 
 @pytest.mark.parametrize(
     ("title", "description"),
     [
+        ("Orders database max connections reached", "no new client can connect"),
+        ("Ticket store pool full", "the pool has reached its quota; writes are refused"),
+        ("Broker memory alarm", "the memory high watermark reached, publishers wait"),
+    ],
+)
+def test_a_maximum_quota_or_watermark_reached_is_urgent(title: str, description: str) -> None:
+    assert severity_of(title, description) in URGENT
+
+
+def test_a_share_of_a_limit_reached_is_still_approaching() -> None:
+    words = ("Session store near its limit", "the store has reached 80% of its session limit")
+    assert severity_of(*words) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "payments_health_check_success == 0",
+        'min by (pool) (lb_pool_health_status{zone="eu"}) < 1',
+        "ledger_probe_successful != 1",
+    ],
+)
+def test_a_success_or_health_gauge_at_zero_is_urgent(expr: str) -> None:
+    assert severity_of("Payments check", "the payments check reports its result", expr) in URGENT
+
+
+def test_a_failed_reload_keeps_the_last_good_configuration() -> None:
+    expr = "ledger_config_last_reload_successful == 0"
+    assert severity_of("Ledger config reload", "the ledger reports its reload", expr) == (
+        Severity.MEDIUM
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Event log partitions under-replicated", "data durability is at risk"),
+        ("Shared volume unhealthy", "the shared filesystem is damaged"),
+        ("Session cache not persisted", "sessions written since 10:00 may be lost"),
+    ],
+)
+def test_data_at_risk_is_urgent(title: str, description: str) -> None:
+    assert severity_of(title, description) in URGENT
+
+
+def test_deadlocked_threads_are_urgent() -> None:
+    assert severity_of("Billing JVM threads", "the billing JVM has deadlocked threads") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
         ("Orders table not vacuumed", "table orders has not been vacuumed for 9 days"),
         ("Invoices table not analysed", "table invoices has not been auto analysed for 12 days"),
     ],
@@ -139,6 +191,9 @@ def test_the_same_failure_losing_user_data_is_urgent() -> None:
     [
         ("Kernel update pending", "worker-3 requires a reboot to load the new kernel"),
         ("Router config warnings", "the router logged 40 config warnings in the last hour"),
+        ("Batch pods idle", "batch pod CPU utilization is under 10% for 2 weeks"),
+        ("Ledger database restarted", "the ledger database was restarted 30 s ago"),
+        ("Proxy version drift", "the proxy version on edge-4 has changed"),
     ],
 )
 def test_notices_are_info(title: str, description: str) -> None:
@@ -185,3 +240,14 @@ def test_a_forecast_of_a_limit_is_a_warning() -> None:
     assert severity_of(*words) in URGENT
     expr = "predict_linear(ledger_volume_free_bytes[6h], 4 * 3600) < 0"
     assert severity_of(*words, expr) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Ledger daemon restarts", "the ledger daemon has restarted more than 3 times in 10 min"),
+        ("Report queries scan many rows", "reports scan 1M rows a query; consider an index"),
+    ],
+)
+def test_repeated_restarts_and_advice_are_no_notices(title: str, description: str) -> None:
+    assert severity_of(title, description) != Severity.LOW

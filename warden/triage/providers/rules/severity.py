@@ -56,6 +56,8 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         2,
         r"\bdata loss\b|\bcorrupt(ed|ion)?\b|\bpermanent\b|\bread.?only\b|\breplicat\w* lag\b",
         r"\bsplit.?brain\b|\btoo many (masters|leaders|primar(y|ies))\b",
+        # The author says so: durability at risk, something damaged, data that may be lost.
+        r"\bat risk\b|\bdamaged\b|\b(may|might|could|will) be lost\b|\brisk(s|ing)? (the )?loss\b",
     ),
     # States that are broken outright, not degraded: an expired or revoked credential, a
     # sealed vault, a red cluster, a panicking process.
@@ -100,7 +102,7 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "work wedged or data unplaced",
         1,
-        r"\bunassigned\b|\bincomplete\b|\bstuck\b|\bpressure\b",
+        r"\bunassigned\b|\bincomplete\b|\bstuck\b|\bpressure\b|\bdeadlocked\b",
     ),
     # "very high" undoes what a plain "high" takes off; "highly", "very slow" escalate.
     _severity_family("stressed as extreme", 1, r"\bvery (high|large|slow)\b|\bhighly\b"),
@@ -110,7 +112,10 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         r"\bwarning\b|\bapproaching\b|\bnearly\b|\bnear(ing)?\b|(?<!highly )\bdegraded\b",
         r"\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
     ),
-    _severity_family("hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b|\btoo many\b"),
+    # Not the "high watermark", which names a limit, not a degree.
+    _severity_family(
+        "hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b(?! watermark)|\btoo many\b"
+    ),
     # labelling.md, How to decide 4: critical is for "what breaks users now". Spans, traces
     # and log lines lost leave the service working and its users unharmed; only the view
     # into it degrades.
@@ -127,6 +132,9 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         2,
         r"\b(has|have) run out\b|\bran out\b|\bno (available|free)\b|\bout of disk\b",
         r"\b(being|is|are) rate.?limited\b",
+        # A maximum, quota or watermark reached (not "reached 80% of" it, which approaches).
+        r"\breached (the |its )?(max\w*|[\w-]+ limit|limit|quota|full threshold|\w+ watermark)\b"
+        r"|\b(max\w*|limit|quota|watermark)\b[\w -]{0,20}\breached\b",
     ),
     # labelling.md, How to decide 4, "warning for degradation": upkeep overdue for days
     # (a table not vacuumed or analysed) degrades slowly; it breaks nothing now.
@@ -151,6 +159,15 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         1,
         r"\b\w*(up|running|ready|available|healthy|alive|online|connected)\)*\s*(==\s*0|<\s*1)(?![\d.])",
     ),
+    # labelling.md, How to decide 4, "critical for outages": a gauge of success or health
+    # that reads 0 (or anything but 1) says the thing failed outright, not that it degrades.
+    # Not a reload's: a configuration that failed to load leaves the last good one running.
+    _expression_family(
+        "a success or health gauge at zero",
+        1,
+        r"\b(?!\w*reload)\w*(success(ful)?|health|health_status|health_score|health_check_score)"
+        r"[\s)]*(==\s*0|<\s*1|!=\s*1)(?![\d.])",
+    ),
     # labelling.md, How to decide 4, "warning for ... approaching limits": a forecast
     # (`predict_linear`) fires before the limit is reached.
     _expression_family("a forecast of a limit", -1, r"\bpredict_linear\("),
@@ -158,10 +175,16 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         "any health verdict but healthy", 1, r"\b\w*(health|cluster)\w*_status\s*!=\s*0\b"
     ),
 )
-# Notices: under-use, recent events, advice.
+# Notices (labelling.md, How to decide 4, "info for notices"): under-use, a single recent
+# event (one restart, a version or configuration changed), something unused. Advice
+# ("consider ...") is no notice: authors give it on warnings too. A restart repeated ("more
+# than twice", "5 times") is a crash loop, not a notice.
 NOTICE = re.compile(
-    r"\bunderutili[sz]ed\b|\brecently\b|\brestarted\b|\binitiali[sz]ing\b|\binfo(rmational)?\b"
-    r"|\bconsider\b|\bunused\b|\brequires? (a )?reboot\b|\bwarnings\b"
+    r"\bunderutili[sz]ed\b|\b(utili[sz]ation|usage) (is |has been )?(under|below|<)"
+    r"|\blow (cpu|memory) (usage|utili[sz]ation)\b"
+    r"|\brecently\b|\brestarted\b(?!\s*(more than|times|\d))|\binitiali[sz]ing\b"
+    r"|\b(version|configuration|config)\b[^.]{0,30}\bchang(ed|e has occurred)\b"
+    r"|\binfo(rmational)?\b|\bunused\b|\brequires? (a )?reboot\b|\bwarnings\b"
 )
 # Where a category's score starts. Something unreachable is rarely minor: connectivity
 # starts one step up; exhaustion is mostly a limit being approached: one step down.

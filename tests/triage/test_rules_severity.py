@@ -251,3 +251,37 @@ def test_a_forecast_of_a_limit_is_a_warning() -> None:
 )
 def test_repeated_restarts_and_advice_are_no_notices(title: str, description: str) -> None:
     assert severity_of(title, description) != Severity.LOW
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Edge router network receive errors", "interface eth1 has 2% receive errors"),
+        ("Mesh agent dropping packets", "the mesh agent drops packets at 40/s"),
+    ],
+)
+def test_packets_lost_on_a_working_path_are_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_the_same_path_down_is_urgent() -> None:
+    assert severity_of("Edge router link down", "interface eth1 is down") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Gateway config reload", "the gateway has not been able to reload its configuration"),
+        ("Tenant overrides not applied", "the store could not reload tenant overrides"),
+    ],
+)
+def test_a_failed_configuration_reload_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_urgency_in_the_authors_words_is_urgent() -> None:
+    words = ("Ledger certificate expiring", "the certificate expires in 2 days; renew it urgently")
+    assert severity_of(*words) in URGENT
+    assert severity_of("Ledger certificate expiring", "the certificate expires in 20 days") == (
+        Severity.MEDIUM
+    )

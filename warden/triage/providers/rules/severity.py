@@ -49,7 +49,8 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "the author says it is urgent",
         2,
-        r"\bcritical(ly)?\b|\bemergency\b|\bfatal\b|\bsevere(ly)?\b|\bimmediate(ly)?\b",
+        r"\bcritical(ly)?\b|\bemergency\b|\bfatal\b|\bsevere(ly)?\b|\bimmediate(ly)?\b"
+        r"|\burgent(ly)?\b|\bimminent(ly)?\b",
     ),
     _severity_family(
         "data at risk",
@@ -112,6 +113,21 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         r"\bwarning\b|\bapproaching\b|\bnearly\b|\bnear(ing)?\b|(?<!highly )\bdegraded\b",
         r"\bgrowing\b|\bunusual\b|\bpotential(ly)?\b",
     ),
+    # labelling.md, How to decide 4, "warning for degradation": a configuration that failed
+    # to reload leaves the last good one running; only the change waits.
+    _severity_family(
+        "a failed reload keeps the last good configuration",
+        -1,
+        r"\b(config\w*|overrides)\b[^.]{0,30}\breload|\breload\w*\b[^.]{0,30}\b(config\w*|overrides)\b",
+    ),
+    # labelling.md, How to decide 4, "warning for degradation": errors or drops on a share
+    # of the packets slow traffic down; the path still carries it (not "down").
+    _severity_family(
+        "packets lost on a working path",
+        -1,
+        r"\b(packets?|interface|receive|transmit)\b[^.]{0,30}\b(errors?|drop\w*|discard\w*)\b"
+        r"|\bpacket loss\b|\b(errors?|drop(s|ping|ped)?|discard\w*)\b[^.]{0,30}\bpackets?\b",
+    ),
     # Not the "high watermark", which names a limit, not a degree.
     _severity_family(
         "hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b(?! watermark)|\btoo many\b"
@@ -161,11 +177,10 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     ),
     # labelling.md, How to decide 4, "critical for outages": a gauge of success or health
     # that reads 0 (or anything but 1) says the thing failed outright, not that it degrades.
-    # Not a reload's: a configuration that failed to load leaves the last good one running.
     _expression_family(
         "a success or health gauge at zero",
         1,
-        r"\b(?!\w*reload)\w*(success(ful)?|health|health_status|health_score|health_check_score)"
+        r"\b\w*(success(ful)?|health|health_status|health_score|health_check_score)"
         r"[\s)]*(==\s*0|<\s*1|!=\s*1)(?![\d.])",
     ),
     # labelling.md, How to decide 4, "warning for ... approaching limits": a forecast

@@ -285,3 +285,10 @@ def test_urgency_in_the_authors_words_is_urgent() -> None:
     assert severity_of("Ledger certificate expiring", "the certificate expires in 20 days") == (
         Severity.MEDIUM
     )
+
+
+def test_all_of_it_failing_is_urgent() -> None:
+    assert severity_of("Ledger API failing", "all ledger API calls fail") in URGENT
+    assert severity_of("Ledger API calls failing", "3% of ledger API calls fail") == (
+        Severity.MEDIUM
+    )

@@ -128,6 +128,13 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         r"\b(packets?|interface|receive|transmit)\b[^.]{0,30}\b(errors?|drop\w*|discard\w*)\b"
         r"|\bpacket loss\b|\b(errors?|drop(s|ping|ped)?|discard\w*)\b[^.]{0,30}\bpackets?\b",
     ),
+    # labelling.md, How to decide 4, "critical for outages": all of it failing is an outage,
+    # not a degradation.
+    _severity_family(
+        "all of it is affected",
+        1,
+        r"\ball\b|\bevery\b|\bcompletely\b|\bentire(ly)?\b|\bfully\b|\b100 ?%",
+    ),
     # Not the "high watermark", which names a limit, not a degree.
     _severity_family(
         "hedged or merely high", -1, r"\bmay\b|\bmight\b|\bhigh\b(?! watermark)|\btoo many\b"

@@ -517,3 +517,15 @@ def test_no_workers_registered_is_lost_membership() -> None:
     proposal = propose(request("Render farm has no workers", "no render workers are registered "
                                "with the scheduler; the farm has no processing capacity"))
     assert proposal.category == "connectivity"
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Scheduler cluster not quorate", "the scheduler cluster is not quorate"),
+        ("Lock service lost quorum", "the lock service has lost quorum; leases cannot be granted"),
+    ],
+)
+def test_a_cluster_without_quorum_has_lost_its_membership(title: str, description: str) -> None:
+    # labelling.md, connectivity: "cluster membership lost (... quorum lost ...)".
+    assert propose(request(title, description)).category == "connectivity"

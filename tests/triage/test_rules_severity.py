@@ -292,3 +292,43 @@ def test_all_of_it_failing_is_urgent() -> None:
     assert severity_of("Ledger API calls failing", "3% of ledger API calls fail") == (
         Severity.MEDIUM
     )
+
+
+def test_a_cluster_without_quorum_is_urgent() -> None:
+    assert severity_of("Lock service lost quorum", "the lock cluster is not quorate") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Lock node down", "one lock node is down; quorum is still intact"),
+        ("Rack PDU on battery", "the rack UPS is running on battery since 4 minutes"),
+        (
+            "Lock node down",
+            "a lock node is down; losing one more node would stop the cluster",
+        ),
+    ],
+)
+def test_redundancy_still_carrying_the_load_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_the_same_member_down_without_redundancy_is_urgent() -> None:
+    assert severity_of("Lock node down", "the only lock node is down") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Cache rejected connections", "some connections to the cache have been rejected"),
+        ("Session store rejecting connections", "the session store rejects new connections"),
+    ],
+)
+def test_connections_turned_away_by_a_running_server_are_a_warning(
+    title: str, description: str
+) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_a_server_refusing_every_connection_is_urgent() -> None:
+    assert severity_of("Cache unreachable", "connection refused: the cache is down") in URGENT

@@ -40,6 +40,11 @@ def _family(name: str, principle: str, category: str, *phrases: tuple[str, float
 
 # Something out of service, but not something "slowing down".
 DOWN = r"(?<!slowing )(?<!slows )(?<!slow )\bdown\b"
+# A cluster that lost its quorum can no longer decide anything: no writes, no elections.
+QUORUM_LOST = (
+    r"\b(lost|loses|losing|without|no) (its |the )?quorum\b|\bquorum (is |was |has been )?lost\b"
+    r"|\bnot quorate\b"
+)
 
 # ---------------------------------------------------------------------------------------
 # Principle 1: a cause stated in the rule's text wins over its symptom. Read on the whole
@@ -141,6 +146,7 @@ MEMBERSHIP_LOST = _family(
     ),
     # Fewer live members than wanted, or members cut off from each other.
     (r"\bunready\b|\blive nodes?\b|\b(cluster|network) partition(ed|s)?\b|\bpartitioned\b", 2),
+    (QUORUM_LOST, 3),
     (r"\bquorum\b", 1),
 )
 NETWORK_PATH_BROKEN = _family(

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from warden.domain import Severity
-from warden.triage.providers.rules.families import CONN, DOWN, RES
+from warden.triage.providers.rules.families import CONN, DOWN, QUORUM_LOST, RES
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,9 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     _severity_family(
         "an outage",
         1,
-        DOWN + r"|\bno (elected |active |writable )?(leader|primary)\b|\bcrash(ed)?\b|\bdied\b",
+        DOWN
+        + r"|\bno (elected |active |writable )?(leader|primary)\b|\bcrash(ed)?\b|\bdied\b|"
+        + QUORUM_LOST,
     ),
     _severity_family("something is gone", 1, r"\bmissing\b|\bdisappeared\b"),
     _severity_family(
@@ -127,6 +129,25 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         -1,
         r"\b(packets?|interface|receive|transmit)\b[^.]{0,30}\b(errors?|drop\w*|discard\w*)\b"
         r"|\bpacket loss\b|\b(errors?|drop(s|ping|ped)?|discard\w*)\b[^.]{0,30}\bpackets?\b",
+    ),
+    # labelling.md, How to decide 4, "warning for degradation": a member of a redundant set
+    # lost while the rest carry the load (quorum intact, the UPS on its battery, the next
+    # loss would be the outage) is one failure from an outage, not an outage.
+    _severity_family(
+        "redundancy still carries the load",
+        -2,
+        r"\bquorum\b[^.]{0,20}\b(intact|holds|held|maintained)\b",
+        r"\b(running|is|are|runs) on (its |the )?(batter(y|ies)|backup power)\b",
+        r"\b(losing|loss of) (an|one|another) ?(additional|more|other)?\b[^.]{0,30}\bwould\b",
+        r"\bredundancy\b[^.]{0,20}\b(holds|intact|remains)\b",
+    ),
+    # labelling.md, How to decide 4, "warning for degradation": a server that rejects
+    # connections is up and answering; it turns some clients away, it is not down.
+    _severity_family(
+        "connections turned away by a running server",
+        -1,
+        r"\breject(s|ed|ing)? (new |some |incoming )?connections\b"
+        r"|\bconnections?\b[\w ]{0,20}\b(is|are|was|were|been) rejected\b",
     ),
     # labelling.md, How to decide 4, "critical for outages": all of it failing is an outage,
     # not a degradation.

@@ -332,3 +332,19 @@ def test_connections_turned_away_by_a_running_server_are_a_warning(
 
 def test_a_server_refusing_every_connection_is_urgent() -> None:
     assert severity_of("Cache unreachable", "connection refused: the cache is down") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Billing worker crash looping", "the billing worker is in CrashLoopBackOff"),
+        ("Billing worker restarts", "it crashed and restarted more than 3 times in 10 minutes"),
+        ("Billing worker flapping", "it crashed; repeated restarts in the last hour"),
+    ],
+)
+def test_a_unit_restarting_over_and_over_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_a_unit_that_crashed_and_stays_down_is_urgent() -> None:
+    assert severity_of("Billing worker crashed", "the billing worker crashed and is down") in URGENT

@@ -141,6 +141,15 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         r"\b(losing|loss of) (an|one|another) ?(additional|more|other)?\b[^.]{0,30}\bwould\b",
         r"\bredundancy\b[^.]{0,20}\b(holds|intact|remains)\b",
     ),
+    # labelling.md, How to decide 4, "warning for degradation": a unit that crash-loops is
+    # brought back each time by its supervisor and serves between restarts; it flaps, it
+    # is not down (one that stays down is "down", "stopped", "not running").
+    _severity_family(
+        "restarting over and over",
+        -1,
+        r"\bcrash ?loop\w*\b|\b(too many|repeated|frequent) restarts\b"
+        r"|\brestarted (more than|over|\d+ times)\b",
+    ),
     # labelling.md, How to decide 4, "warning for degradation": a server that rejects
     # connections is up and answering; it turns some clients away, it is not down.
     _severity_family(

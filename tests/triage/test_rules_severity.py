@@ -307,6 +307,7 @@ def test_a_cluster_without_quorum_is_urgent() -> None:
             "Lock node down",
             "a lock node is down; losing one more node would stop the cluster",
         ),
+        ("Search cluster yellow", "the search cluster is yellow: 3 replica shards unassigned"),
     ],
 )
 def test_redundancy_still_carrying_the_load_is_a_warning(title: str, description: str) -> None:
@@ -315,6 +316,7 @@ def test_redundancy_still_carrying_the_load_is_a_warning(title: str, description
 
 def test_the_same_member_down_without_redundancy_is_urgent() -> None:
     assert severity_of("Lock node down", "the only lock node is down") in URGENT
+    assert severity_of("Search cluster red", "the search cluster is red") in URGENT
 
 
 @pytest.mark.parametrize(

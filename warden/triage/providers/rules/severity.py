@@ -132,14 +132,15 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
     ),
     # labelling.md, How to decide 4, "warning for degradation": a member of a redundant set
     # lost while the rest carry the load (quorum intact, the UPS on its battery, the next
-    # loss would be the outage) is one failure from an outage, not an outage.
+    # loss would be the outage, a "yellow" cluster whose primaries all serve but some
+    # replicas are missing) is one failure from an outage, not an outage.
     _severity_family(
         "redundancy still carries the load",
         -2,
         r"\bquorum\b[^.]{0,20}\b(intact|holds|held|maintained)\b",
         r"\b(running|is|are|runs) on (its |the )?(batter(y|ies)|backup power)\b",
         r"\b(losing|loss of) (an|one|another) ?(additional|more|other)?\b[^.]{0,30}\bwould\b",
-        r"\bredundancy\b[^.]{0,20}\b(holds|intact|remains)\b",
+        r"\bredundancy\b[^.]{0,20}\b(holds|intact|remains)\b|\byellow\b",
     ),
     # labelling.md, How to decide 4, "warning for degradation": a unit that crash-loops is
     # brought back each time by its supervisor and serves between restarts; it flaps, it

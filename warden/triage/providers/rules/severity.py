@@ -140,7 +140,8 @@ SEVERITY_FAMILIES: tuple[SeverityFamily, ...] = (
         r"\bquorum\b[^.]{0,20}\b(intact|holds|held|maintained)\b",
         r"\b(running|is|are|runs) on (its |the )?(batter(y|ies)|backup power)\b",
         r"\b(losing|loss of) (an|one|another) ?(additional|more|other)?\b[^.]{0,30}\bwould\b",
-        r"\bredundancy\b[^.]{0,20}\b(holds|intact|remains)\b|\byellow\b",
+        r"\bredundancy\b[^.]{0,20}\b(holds|intact|remains)\b",
+        r"\byellow\b",
     ),
     # labelling.md, How to decide 4, "warning for degradation": a unit that crash-loops is
     # brought back each time by its supervisor and serves between restarts; it flaps, it

@@ -32,6 +32,8 @@ class HandState:
 
 
 def _locked(session: Session, incident_id: int) -> IncidentRow:
+    # The append lock first, as every writer takes them (audit.hold_append_lock).
+    audit.hold_append_lock(session)
     row = session.execute(
         select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
     ).scalar_one_or_none()

@@ -15,7 +15,7 @@ from warden.approval._digest import digest_of
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
 from warden.domain import Approval, ApprovalChannel, Outcome, Step, Verdict
-from warden.errors import ApprovalStateError, NotAllowed, StaleDecision, UnknownIncident
+from warden.errors import ApprovalStateError, NotAllowed, StaleDecision
 from warden.pipeline.transitions import Entry, enter
 from warden.policy import Policy, decision_json
 from warden.store import ApprovalRow, IncidentRow, Store
@@ -71,13 +71,7 @@ def submit(
     One person gives one verdict per decision: repeating it records nothing more.
     """
     with store.session() as session:
-        # The append lock first, as every writer takes them (audit.hold_append_lock).
-        audit.hold_append_lock(session)
-        row = session.execute(
-            select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            raise UnknownIncident(f"no incident {incident_id}")
+        row = audit.lock_incident(session, incident_id)
         tier = policy.tier_of(row.service)
         why = refusal(user=user, channel=channel, tier=tier,
                       approvers=policy.approvers_for(tier), channels=policy.channels_for(tier))

@@ -14,7 +14,7 @@ what happened with ``enter`` (or ``entered``); this table says which step is the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
+from enum import Enum, StrEnum
 from types import MappingProxyType
 
 from warden.domain import Step
@@ -33,8 +33,12 @@ class StepResult(StrEnum):
     ABANDONED = "abandoned"  # failed too often (or no stage for the step): left to a human
 
 
-class Entry(StrEnum):
-    """Something that happened to an incident outside the pipeline's steps."""
+class Entry(Enum):
+    """Something that happened to an incident outside the pipeline's steps.
+
+    A plain ``Enum``, not a ``StrEnum``: its members share the table with ``StepResult``'s,
+    and a ``StrEnum`` member equals any other of the same value (``APPROVED`` would
+    silently replace ``StepResult.APPROVED``'s row)."""
 
     OPENED = "opened"  # an alert opened a new incident (a fault new, or back after resolve)
     OPENED_RESOLVED = "opened_resolved"  # a resolve nobody saw firing opened it, resolved

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.approval._digest import digest_of
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
 from warden.domain import Approval, ApprovalChannel, Outcome, Step, Verdict
@@ -19,6 +18,7 @@ from warden.errors import ApprovalStateError, NotAllowed, StaleDecision
 from warden.pipeline.transitions import Entry, enter
 from warden.policy import Policy, decision_json
 from warden.store import ApprovalRow, IncidentRow, Store
+from warden.trust.digest import digest_of
 
 
 class ApprovalState(StrEnum):

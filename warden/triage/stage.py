@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from warden import audit
 from warden.approval import open_request
-from warden.changes import with_changes
 from warden.config import Settings
 from warden.domain import Incident, MalformedProposal, Outcome, Proposal
 from warden.investigate import Investigator, investigate
@@ -36,6 +35,7 @@ from warden.triage import spend
 from warden.triage.model_health import ModelHealth
 from warden.triage.provider import TriageProvider, TriageReply, TriageRequest
 from warden.triage.providers.rules import RulesProvider
+from warden.triage.recent_changes import with_changes
 from warden.triage.redact import redact_request
 from warden.trust import record_decision, trust_marks
 from warden.words import is_shadow

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from warden.domain import Proposal, Severity
 from warden.policy import DEFAULT_CATEGORIES, parse_proposal
+from warden.promql import expression_of, generator_url
 from warden.triage import TriageRequest
 from warden.triage.provider import RecentChange
 from warden.triage.providers.rules import DEPLOY_SUSPECT_MINUTES, RulesProvider, classify
-from warden.triage.providers.rules.expression import expression_of, generator_url
 from warden.triage.providers.rules.families import CAUSE_FAMILIES, METRIC_FAMILIES, WORD_FAMILIES
 
 ACTIONS = ("clear_cache", "restart_canary", "notify_on_call", "rollback")

@@ -7,9 +7,9 @@ import pytest
 
 from warden.domain import Proposal, Severity
 from warden.policy import DEFAULT_CATEGORIES, parse_proposal
+from warden.promql import generator_url
 from warden.triage import TriageRequest
 from warden.triage.providers.rules import RulesProvider
-from warden.triage.providers.rules.expression import generator_url
 from warden.triage.providers.rules.severity import SEVERITY_FAMILIES
 
 

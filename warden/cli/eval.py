@@ -66,8 +66,8 @@ def eval_command(
     # Imported here so `warden --help` and the other commands start fast.
     from warden.errors import ConfigError, TriageError
     from warden.policy import parse_proposal
+    from warden.redact import compile_patterns
     from warden.triage.eval import evaluate, load_labelled
-    from warden.triage.redact import compile_patterns
 
     try:
         settings = _settings()

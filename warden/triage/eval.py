@@ -26,8 +26,8 @@ from typing import Any
 
 from warden.domain import MalformedProposal, Proposal, Severity
 from warden.errors import ConfigError
+from warden.promql import GENERATOR_URL_LABEL, generator_url
 from warden.triage.provider import TriageProvider, TriageRequest
-from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL, generator_url
 from warden.triage.redact import redact_request
 
 # The eval labels use Alertmanager's three levels; the proposal has four.

@@ -2,7 +2,7 @@
 
 A family is a named set of weighted phrases arguing for one category. Word families read
 the alert's text (lower-cased, CamelCase alert names split into words); metric families
-read the rule's expression (see ``expression.py``). The classifier adds up the weights of
+read the rule's expression (see ``warden.promql``). The classifier adds up the weights of
 every family phrase found and the best-scoring category wins, so a reader can see from
 the family names in a reply's root cause why an alert got its category.
 """

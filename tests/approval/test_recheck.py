@@ -14,8 +14,8 @@ from tests.approval.factories import NOW, POLICY_YAML, policy, reply
 from warden.approval import recheck
 from warden.correlate import fold
 from warden.domain import Alert, AlertStatus, Outcome, ReasonCode
+from warden.loop_breaker import freeze, unfreeze
 from warden.store import DeliveryRow, ExecutionRow, IncidentRow, Store
-from warden.verify.breaker import freeze, unfreeze
 
 SECURED = policy(POLICY_YAML + "security:\n  patterns: ['(?i)\\baccount takeover\\b']\n")
 

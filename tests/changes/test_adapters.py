@@ -56,7 +56,7 @@ def test_the_public_api_is_exactly_all() -> None:
     assert sorted(warden.changes.__all__) == [
         "Change", "ChangeKind", "ChangePage", "Ignored", "Recorded", "RecordedChange",
         "accept_change", "auth_source", "changes_before", "deployed_versions",
-        "list_changes", "parse_change", "record", "with_changes",
+        "list_changes", "parse_change", "record",
     ]
     assert sorted(warden.changes.sources.__all__) == [
         "ChangeAdapter", "GenericChangeAdapter", "GitHubChangeAdapter",

@@ -55,6 +55,8 @@ def test_listing_is_newest_first_pages_and_filters(warden_server: Any) -> None:
 
         assert client.get("/v1/changes", params={"limit": 0}).status_code == 422
         assert client.get("/v1/changes", params={"since": "soon"}).status_code == 422
+        # A bare number is not a date-time here (pydantic alone would read a Unix time).
+        assert client.get("/v1/changes", params={"since": "77"}).status_code == 422
 
 
 def test_incident_shows_its_service_changes_before_the_first_alert(warden_server: Any) -> None:

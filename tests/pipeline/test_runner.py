@@ -14,7 +14,7 @@ from sqlalchemy import select
 from warden.domain import Step
 from warden.pipeline.runner import Runner, RunnerSettings
 from warden.pipeline.stage import Lease, StepResult
-from warden.pipeline.transitions import TRANSITIONS, next_step
+from warden.pipeline.transitions import TRANSITIONS, Entry, entered, next_step
 from warden.store import IncidentRow, Store
 from warden.store.tables import AuditRow
 
@@ -36,6 +36,18 @@ def test_an_unplanned_result_is_an_error_not_a_detour() -> None:
     with pytest.raises(KeyError):
         next_step(Step.TRIAGE, StepResult.CHECK)
     assert next_step("no-such-step", StepResult.ABANDONED) is None
+
+
+def test_entries_from_outside_never_replace_a_step_result() -> None:
+    # Each row of the table as written: an entry must not collide with a step's result.
+    assert next_step(Step.NOTIFY, StepResult.APPROVED) is Step.EXECUTE
+    assert next_step(Step.EXECUTE, StepResult.DONE_RESOLVED) is Step.POSTMORTEM
+    assert entered(None, Entry.OPENED) is Step.TRIAGE
+    assert entered(None, Entry.OPENED_RESOLVED) is None
+    assert entered(None, Entry.APPROVED) is Step.EXECUTE
+    assert entered("notify", Entry.APPROVED) is Step.NOTIFY  # it hands over when it ends
+    assert entered("triage", Entry.RESOLVED) is Step.POSTMORTEM  # nothing left to triage
+    assert entered("execute", Entry.RESOLVED) is Step.EXECUTE  # it writes it when it ends
 
 
 class SlowStage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warden.triage.providers.rules.expression import generator_url
+from warden.promql import generator_url
 
 
 def test_an_alertmanager_rule_says_what_its_title_does_not(warden_server: Any) -> None:

@@ -110,7 +110,8 @@ def test_title_falls_back_to_the_alert_name_and_service_to_the_exporter() -> Non
         "not json",
         "[1, 2]",
         json.dumps(record(severity="high")),
-        json.dumps(record(category=None)),
+        json.dumps(record(category="")),
+        json.dumps(record(category=3)),
         json.dumps(record(alertname="")),
         json.dumps(record(expr=["up == 0"])),
     ],
@@ -290,6 +291,37 @@ def test_cli_rules_read_the_expression_and_never_the_severity(tmp_path: Path) ->
             "ids": ["r1"],
         }
     ]
+
+
+def test_lines_without_a_category_score_severity_only(tmp_path: Path) -> None:
+    # A rule collection carries its authors' severities but no category.
+    unlabelled = record(id="r2", severity="critical")
+    del unlabelled["category"]
+    path = write_jsonl(
+        tmp_path / "set.jsonl", [record(), unlabelled, record(id="r3", category=None)]
+    )
+    result = runner.invoke(app, ["eval", "--provider", "rules", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["n"], report["n_category"]) == (3, 1)
+    assert report["category_accuracy"] == 1.0
+    assert sum(report["severity_confusion"]["critical"].values()) == 1
+    assert all(c["kind"] == "severity" for c in report["top_confusions"])
+    result = runner.invoke(app, ["eval", "--provider", "rules", str(path)])
+    assert "category accuracy  100.0% (of the 1 lines with a category label)" in result.stdout
+
+
+def test_a_file_without_categories_prints_severity_only(tmp_path: Path) -> None:
+    unlabelled = record()
+    del unlabelled["category"]
+    path = write_jsonl(tmp_path / "set.jsonl", [unlabelled])
+    result = runner.invoke(app, ["eval", "--provider", "rules", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "category accuracy  - (no line has a category label)" in result.stdout
+    assert "category: expected" not in result.stdout
+    assert "severity: expected" in result.stdout
+    report = json.loads(runner.invoke(app, ["eval", str(path), "--json"]).stdout)
+    assert report["category_accuracy"] is None
 
 
 def test_cli_refuses_an_unusable_file(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warden.errors import ConfigError
+from warden.redact import compile_patterns, redact
 from warden.triage import TriageRequest
-from warden.triage.redact import compile_patterns, redact, redact_request
+from warden.triage.redact import redact_request
 
 # (text with {} where the secret goes, the secret that must disappear, its kind)
 _SECRETS = [

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from warden.domain import Proposal, Severity
 from warden.policy import DEFAULT_CATEGORIES, parse_proposal
+from warden.promql import expression_of, generator_url
 from warden.triage import TriageRequest
 from warden.triage.provider import RecentChange
 from warden.triage.providers.rules import DEPLOY_SUSPECT_MINUTES, RulesProvider, classify
-from warden.triage.providers.rules.expression import expression_of, generator_url
 from warden.triage.providers.rules.families import CAUSE_FAMILIES, METRIC_FAMILIES, WORD_FAMILIES
 
 ACTIONS = ("clear_cache", "restart_canary", "notify_on_call", "rollback")
@@ -194,6 +194,7 @@ def test_word_family_decides_and_is_named(family: str, title: str, description: 
         ("Database split brain", "two nodes accept writes"),
         ("VM not backed up", "no backup job covers vm-12"),
         ("Config reload failed", "the rules file does not parse"),
+        ("Volume claim pending", "claim ledger-data is pending"),  # one object, no queue
     ],
 )
 def test_states_and_failures_without_a_cause_are_unknown(title: str, description: str) -> None:
@@ -221,6 +222,8 @@ METRIC_EXAMPLES = [
         "the metric is a share of a limit",
     ),
     ("sum(ledger_jobs_enqueued) > 5000", "resource_exhaustion", "the metric counts queued work"),
+    ('absent(ledger_worker_info{pool="eu"})', "connectivity",
+     "the metric says the target is down or absent"),
 ]
 
 
@@ -245,6 +248,10 @@ def test_metric_family_decides_when_the_words_do_not(expr: str, expected: str, f
         "increase(ledger_queue_worker_deaths_total[5m]) > 0",
         # A label value is not a metric: `queue="pending"` counts nothing.
         'ledger_errors_total{queue="pending"} > 3',
+        # absent() as one condition of a rule is no target missing: here a job not finished.
+        "ledger_job_start_time > 0 and absent(ledger_job_completion_time)",
+        # An aggregation is no limit: `/ max by (...)` divides by a largest value.
+        "sum(rate(ledger_sync_errors_total[5m])) / max by (job) (ledger_sync_peers) > 0.5",
     ],
 )
 def test_metric_families_ignore_what_does_not_measure_their_symptom(expr: str) -> None:
@@ -503,3 +510,22 @@ def test_no_rollback_without_a_suspect_deploy_and_a_grounded_action(
 
 def test_a_disk_alert_after_a_deploy_is_not_rolled_back() -> None:
     assert propose(after_deploy("Disk almost full")).suggested_action is None
+
+
+def test_no_workers_registered_is_lost_membership() -> None:
+    # labelling.md, connectivity: "no workers registered", even with capacity in the words.
+    proposal = propose(request("Render farm has no workers", "no render workers are registered "
+                               "with the scheduler; the farm has no processing capacity"))
+    assert proposal.category == "connectivity"
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Scheduler cluster not quorate", "the scheduler cluster is not quorate"),
+        ("Lock service lost quorum", "the lock service has lost quorum; leases cannot be granted"),
+    ],
+)
+def test_a_cluster_without_quorum_has_lost_its_membership(title: str, description: str) -> None:
+    # labelling.md, connectivity: "cluster membership lost (... quorum lost ...)".
+    assert propose(request(title, description)).category == "connectivity"

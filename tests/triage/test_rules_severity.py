@@ -7,9 +7,9 @@ import pytest
 
 from warden.domain import Proposal, Severity
 from warden.policy import DEFAULT_CATEGORIES, parse_proposal
+from warden.promql import generator_url
 from warden.triage import TriageRequest
 from warden.triage.providers.rules import RulesProvider
-from warden.triage.providers.rules.expression import generator_url
 from warden.triage.providers.rules.severity import SEVERITY_FAMILIES
 
 
@@ -55,6 +55,58 @@ def test_a_limit_already_reached_is_urgent(title: str, description: str) -> None
 )
 def test_a_limit_still_approached_is_a_warning(title: str, description: str) -> None:
     assert severity_of(title, description) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Orders database max connections reached", "no new client can connect"),
+        ("Ticket store pool full", "the pool has reached its quota; writes are refused"),
+        ("Broker memory alarm", "the memory high watermark reached, publishers wait"),
+    ],
+)
+def test_a_maximum_quota_or_watermark_reached_is_urgent(title: str, description: str) -> None:
+    assert severity_of(title, description) in URGENT
+
+
+def test_a_share_of_a_limit_reached_is_still_approaching() -> None:
+    words = ("Session store near its limit", "the store has reached 80% of its session limit")
+    assert severity_of(*words) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "payments_health_check_success == 0",
+        'min by (pool) (lb_pool_health_status{zone="eu"}) < 1',
+        "ledger_probe_successful != 1",
+    ],
+)
+def test_a_success_or_health_gauge_at_zero_is_urgent(expr: str) -> None:
+    assert severity_of("Payments check", "the payments check reports its result", expr) in URGENT
+
+
+def test_a_failed_reload_keeps_the_last_good_configuration() -> None:
+    expr = "ledger_config_last_reload_successful == 0"
+    assert severity_of("Ledger config reload", "the ledger reports its reload", expr) == (
+        Severity.MEDIUM
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Event log partitions under-replicated", "data durability is at risk"),
+        ("Shared volume unhealthy", "the shared filesystem is damaged"),
+        ("Session cache not persisted", "sessions written since 10:00 may be lost"),
+    ],
+)
+def test_data_at_risk_is_urgent(title: str, description: str) -> None:
+    assert severity_of(title, description) in URGENT
+
+
+def test_deadlocked_threads_are_urgent() -> None:
+    assert severity_of("Billing JVM threads", "the billing JVM has deadlocked threads") in URGENT
 
 
 @pytest.mark.parametrize(
@@ -139,6 +191,9 @@ def test_the_same_failure_losing_user_data_is_urgent() -> None:
     [
         ("Kernel update pending", "worker-3 requires a reboot to load the new kernel"),
         ("Router config warnings", "the router logged 40 config warnings in the last hour"),
+        ("Batch pods idle", "batch pod CPU utilization is under 10% for 2 weeks"),
+        ("Ledger database restarted", "the ledger database was restarted 30 s ago"),
+        ("Proxy version drift", "the proxy version on edge-4 has changed"),
     ],
 )
 def test_notices_are_info(title: str, description: str) -> None:
@@ -185,3 +240,113 @@ def test_a_forecast_of_a_limit_is_a_warning() -> None:
     assert severity_of(*words) in URGENT
     expr = "predict_linear(ledger_volume_free_bytes[6h], 4 * 3600) < 0"
     assert severity_of(*words, expr) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Ledger daemon restarts", "the ledger daemon has restarted more than 3 times in 10 min"),
+        ("Report queries scan many rows", "reports scan 1M rows a query; consider an index"),
+    ],
+)
+def test_repeated_restarts_and_advice_are_no_notices(title: str, description: str) -> None:
+    assert severity_of(title, description) != Severity.LOW
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Edge router network receive errors", "interface eth1 has 2% receive errors"),
+        ("Mesh agent dropping packets", "the mesh agent drops packets at 40/s"),
+    ],
+)
+def test_packets_lost_on_a_working_path_are_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_the_same_path_down_is_urgent() -> None:
+    assert severity_of("Edge router link down", "interface eth1 is down") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Gateway config reload", "the gateway has not been able to reload its configuration"),
+        ("Tenant overrides not applied", "the store could not reload tenant overrides"),
+    ],
+)
+def test_a_failed_configuration_reload_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_urgency_in_the_authors_words_is_urgent() -> None:
+    words = ("Ledger certificate expiring", "the certificate expires in 2 days; renew it urgently")
+    assert severity_of(*words) in URGENT
+    assert severity_of("Ledger certificate expiring", "the certificate expires in 20 days") == (
+        Severity.MEDIUM
+    )
+
+
+def test_all_of_it_failing_is_urgent() -> None:
+    assert severity_of("Ledger API failing", "all ledger API calls fail") in URGENT
+    assert severity_of("Ledger API calls failing", "3% of ledger API calls fail") == (
+        Severity.MEDIUM
+    )
+
+
+def test_a_cluster_without_quorum_is_urgent() -> None:
+    assert severity_of("Lock service lost quorum", "the lock cluster is not quorate") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Lock node down", "one lock node is down; quorum is still intact"),
+        ("Rack PDU on battery", "the rack UPS is running on battery since 4 minutes"),
+        (
+            "Lock node down",
+            "a lock node is down; losing one more node would stop the cluster",
+        ),
+        ("Search cluster yellow", "the search cluster is yellow: 3 replica shards unassigned"),
+    ],
+)
+def test_redundancy_still_carrying_the_load_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_the_same_member_down_without_redundancy_is_urgent() -> None:
+    assert severity_of("Lock node down", "the only lock node is down") in URGENT
+    assert severity_of("Search cluster red", "the search cluster is red") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Cache rejected connections", "some connections to the cache have been rejected"),
+        ("Session store rejecting connections", "the session store rejects new connections"),
+    ],
+)
+def test_connections_turned_away_by_a_running_server_are_a_warning(
+    title: str, description: str
+) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_a_server_refusing_every_connection_is_urgent() -> None:
+    assert severity_of("Cache unreachable", "connection refused: the cache is down") in URGENT
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("Billing worker crash looping", "the billing worker is in CrashLoopBackOff"),
+        ("Billing worker restarts", "it crashed and restarted more than 3 times in 10 minutes"),
+        ("Billing worker flapping", "it crashed; repeated restarts in the last hour"),
+    ],
+)
+def test_a_unit_restarting_over_and_over_is_a_warning(title: str, description: str) -> None:
+    assert severity_of(title, description) == Severity.MEDIUM
+
+
+def test_a_unit_that_crashed_and_stays_down_is_urgent() -> None:
+    assert severity_of("Billing worker crashed", "the billing worker crashed and is down") in URGENT

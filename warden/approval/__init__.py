@@ -2,10 +2,10 @@
 
 ``submit`` records one verdict (from the API, the console, Slack or the CLI); ``tally`` and
 ``refusal`` are the pure rules it applies; ``recheck`` runs the policy again on the state
-of the moment the quorum is reached (and at execution time).
+of the moment the quorum is reached (and at execution time). Every verdict names the
+decision it judged by ``digest_of`` (kept with the recorded decisions, ``trust.digest``).
 """
 
-from warden.approval._digest import decision_digest, digest_of
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
 from warden.approval._submit import (
@@ -17,6 +17,7 @@ from warden.approval._submit import (
     submit,
     tally_for,
 )
+from warden.trust.digest import decision_digest, digest_of
 
 __all__ = [
     "ApprovalState",

@@ -11,13 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
-from warden.approval._digest import digest_of
 from warden.approval._quorum import Tally, refusal, tally
 from warden.approval._recheck import recheck
 from warden.domain import Approval, ApprovalChannel, Outcome, Step, Verdict
-from warden.errors import ApprovalStateError, NotAllowed, StaleDecision, UnknownIncident
+from warden.errors import ApprovalStateError, NotAllowed, StaleDecision
+from warden.pipeline.transitions import Entry, enter
 from warden.policy import Policy, decision_json
 from warden.store import ApprovalRow, IncidentRow, Store
+from warden.trust.digest import digest_of
 
 
 class ApprovalState(StrEnum):
@@ -70,11 +71,7 @@ def submit(
     One person gives one verdict per decision: repeating it records nothing more.
     """
     with store.session() as session:
-        row = session.execute(
-            select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            raise UnknownIncident(f"no incident {incident_id}")
+        row = audit.lock_incident(session, incident_id)
         tier = policy.tier_of(row.service)
         why = refusal(user=user, channel=channel, tier=tier,
                       approvers=policy.approvers_for(tier), channels=policy.channels_for(tier))
@@ -139,16 +136,19 @@ def expire_overdue(session: Session, *, now: datetime) -> int:
     """Expire every pending request past its TTL that nobody is looking at, and hand its
     incident to the notify step: humans hear that nothing will run without anyone having
     to open the request again. Returns how many expired."""
+    overdue = (IncidentRow.approval_state == ApprovalState.PENDING,
+               IncidentRow.approval_expires_at <= now, IncidentRow.pending_step.is_(None))
+    # A sweep that finds nothing (nearly every one) leaves the ingest writer alone; one
+    # that expires takes the append lock before the rows, as every writer does.
+    if session.execute(select(IncidentRow.id).where(*overdue).limit(1)).first() is None:
+        return 0
+    audit.hold_append_lock(session)
     rows = session.execute(
-        select(IncidentRow).where(
-            IncidentRow.approval_state == ApprovalState.PENDING,
-            IncidentRow.approval_expires_at <= now,
-            IncidentRow.pending_step.is_(None),
-        ).with_for_update(skip_locked=True)
+        select(IncidentRow).where(*overdue).with_for_update(skip_locked=True)
     ).scalars().all()
     for row in rows:
         expire_if_due(session, row, now=now)
-        row.pending_step = Step.NOTIFY
+        enter(row, Entry.APPROVAL_EXPIRED)
     return len(rows)
 
 
@@ -226,14 +226,12 @@ def _record(
                  data=checked, now=now)
     if decision.outcome is Outcome.BLOCKED:
         row.approval_state = ApprovalState.BLOCKED
-        if row.pending_step is None:
-            row.pending_step = Step.NOTIFY
+        enter(row, Entry.APPROVAL_BLOCKED)
     else:
         # needs_approval, for whatever reason, is exactly what these approvals grant.
         row.approval_state = ApprovalState.APPROVED
-        if row.pending_step is None:
-            # A notify step still due hands over to execute itself when it ends.
-            row.pending_step = Step.EXECUTE
+        # A notify step still due hands over to execute itself when it ends.
+        enter(row, Entry.APPROVED)
     audit.record(session, incident_id=row.id, actor="approval", kind="approval.quorum",
                  data={"approved_by": list(counted.approved_by), "needed": counted.needed,
                        "state": row.approval_state}, now=now)

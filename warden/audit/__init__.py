@@ -5,6 +5,7 @@ from warden.audit.chain import (
     ChainReport,
     Event,
     hold_append_lock,
+    lock_incident,
     record,
     record_many,
     verify,
@@ -13,6 +14,6 @@ from warden.audit.seal import AuditSeal, audit_seal_for, resolve_seal
 
 __all__ = [
     "SEAL_INFO_KEY", "AuditSeal", "ChainReport", "Event", "audit_seal_for", "hold_append_lock",
-    "record",
+    "lock_incident", "record",
     "record_many", "resolve_seal", "verify",
 ]

@@ -21,8 +21,9 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from warden.audit.seal import Anchor, AuditSeal, advance_anchor, read_anchor
+from warden.errors import UnknownIncident
 from warden.store.insert import insert_rows
-from warden.store.tables import AuditRow
+from warden.store.tables import AuditRow, IncidentRow
 
 GENESIS = "0" * 64
 # Serialises appends across PostgreSQL replicas (SQLite's writer lock already does).
@@ -75,6 +76,18 @@ def hold_append_lock(session: Session) -> None:
     lock in the same order and cannot deadlock."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+
+
+def lock_incident(session: Session, incident_id: int) -> IncidentRow:
+    """Incident ``incident_id``'s row, locked for a change that will be audited: the append
+    lock first (``hold_append_lock``). Raises ``UnknownIncident`` when there is none."""
+    hold_append_lock(session)
+    row = session.execute(
+        select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        raise UnknownIncident(f"no incident {incident_id}")
+    return row
 
 
 def record(

@@ -3,12 +3,11 @@
 Stored like alerts (before the sender's 2xx, once per redelivery); read back as an
 incident's evidence (``changes_before``) and as the record of the versions a service
 has run (``deployed_versions``), the only ground for a rollback target (policy.md,
-*Grounded params*); a triage provider is told both (``with_changes``).
+*Grounded params*); a triage provider is told both (``triage.recent_changes``).
 """
 
 from warden.changes._change import Change, ChangeKind, Ignored, RecordedChange
 from warden.changes.accept import Recorded, accept_change, auth_source, parse_change, record
-from warden.changes.evidence import with_changes
 from warden.changes.queries import (
     ChangePage,
     changes_before,
@@ -30,5 +29,4 @@ __all__ = [
     "list_changes",
     "parse_change",
     "record",
-    "with_changes",
 ]

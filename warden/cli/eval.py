@@ -56,7 +56,8 @@ def eval_command(
     Triages every alert with the provider, each alert's own severity hidden,
     and prints category and severity accuracy, the confusion matrices, the
     ten most common confusions and, for openai, cost, tokens and latency.
-    A record's `expr` reaches the provider as the alert's generatorURL.
+    A record's `expr` reaches the provider as the alert's generatorURL; a
+    record without a `category` is scored on severity only.
     Severities compare as critical/high = critical, medium = warning, low =
     info. For openai the settings come
     from WARDEN_* as for `warden serve`: every model call is real and costs
@@ -65,8 +66,8 @@ def eval_command(
     # Imported here so `warden --help` and the other commands start fast.
     from warden.errors import ConfigError, TriageError
     from warden.policy import parse_proposal
+    from warden.redact import compile_patterns
     from warden.triage.eval import evaluate, load_labelled
-    from warden.triage.redact import compile_patterns
 
     try:
         settings = _settings()
@@ -141,7 +142,15 @@ def _print(report: EvalReport, file: Path) -> None:
 
     console = Console()
     console.print(f"[bold]{report.provider}[/bold] on {file} ({report.n} alerts)")
-    console.print(f"category accuracy  {report.category_accuracy:.1%}")
+    if report.category_accuracy is None:
+        console.print("category accuracy  - (no line has a category label)")
+    elif report.n_category < report.n:
+        console.print(
+            f"category accuracy  {report.category_accuracy:.1%} "
+            f"(of the {report.n_category} lines with a category label)"
+        )
+    else:
+        console.print(f"category accuracy  {report.category_accuracy:.1%}")
     console.print(f"severity accuracy  {report.severity_accuracy:.1%}")
     if report.malformed:
         console.print(f"malformed replies  {report.malformed}")
@@ -151,6 +160,8 @@ def _print(report: EvalReport, file: Path) -> None:
         ("category: expected (rows) vs predicted (columns)", report.confusion),
         ("severity: expected (rows) vs predicted (columns)", report.severity_confusion),
     ):
+        if not matrix:
+            continue
         columns = list(next(iter(matrix.values()), {}))
         console.print(title)
         table = Table()

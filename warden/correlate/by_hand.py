@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden import audit
 from warden.correlate._close import close_incident
 from warden.domain import IncidentStatus
-from warden.errors import AlreadyResolved, UnknownIncident
+from warden.errors import AlreadyResolved
 from warden.store.tables import IncidentRow
 
 
@@ -31,15 +30,6 @@ class HandState:
     resolved_at: datetime | None
 
 
-def _locked(session: Session, incident_id: int) -> IncidentRow:
-    row = session.execute(
-        select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
-    ).scalar_one_or_none()
-    if row is None:
-        raise UnknownIncident(f"no incident {incident_id}")
-    return row
-
-
 def _state(row: IncidentRow) -> HandState:
     return HandState(row.id, row.status, row.acknowledged_by, row.acknowledged_at,
                      row.resolved_at)
@@ -52,7 +42,7 @@ def acknowledge(session: Session, incident_id: int, *, user: str, now: datetime)
     nothing more is recorded. A resolved incident cannot be acknowledged
     (``AlreadyResolved``, 409); an unknown one raises ``UnknownIncident`` (404).
     """
-    row = _locked(session, incident_id)
+    row = audit.lock_incident(session, incident_id)
     if row.acknowledged_by is not None:
         return _state(row)
     if row.status == IncidentStatus.RESOLVED:
@@ -69,7 +59,7 @@ def resolve(session: Session, incident_id: int, *, user: str, now: datetime) -> 
 
     An incident resolved already raises ``AlreadyResolved`` (409) and changes nothing.
     """
-    row = _locked(session, incident_id)
+    row = audit.lock_incident(session, incident_id)
     if row.status == IncidentStatus.RESOLVED:
         raise AlreadyResolved(f"incident {incident_id} is resolved already")
     close_incident(session, row, actor=user, data={"by_hand": True}, now=now)

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from warden import audit
 from warden.correlate._close import close_incident
-from warden.domain import Alert, AlertStatus, IncidentStatus, Severity, Step
+from warden.domain import Alert, AlertStatus, IncidentStatus, Severity
+from warden.pipeline.transitions import Entry, enter, entered
 from warden.store.insert import insert_rows
 from warden.store.tables import AlertRow, IncidentRow
 
@@ -262,7 +263,8 @@ def _incident_values(alert: Alert, now: datetime, status: IncidentStatus) -> dic
         "first_seen": now,
         "last_seen": now,
         "resolved_at": now if status is IncidentStatus.RESOLVED else None,
-        "pending_step": Step.TRIAGE if status is IncidentStatus.OPEN else None,
+        "pending_step": entered(None, Entry.OPENED if status is IncidentStatus.OPEN
+                                else Entry.OPENED_RESOLVED),
     }
 
 
@@ -293,8 +295,8 @@ def _escalate(session: Session, incident: IncidentRow, alert: Alert, now: dateti
     incident.severity = new
     triaged_below = incident.triaged_at is not None and _severity_rank(
         incident.triaged_severity) < _severity_rank(new)
-    if triaged_below and incident.pending_step is None:
-        incident.pending_step = Step.TRIAGE
+    if triaged_below:
+        enter(incident, Entry.ESCALATED)
     audit.record(
         session, incident_id=incident.id, actor=f"source:{alert.source}",
         kind="incident.escalated", data={"from": old, "to": new, "retriage": triaged_below},

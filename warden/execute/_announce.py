@@ -26,11 +26,11 @@ from warden.errors import ExecutorError
 from warden.execute.executors.notify import NotifyExecutor
 from warden.execute.executors.slack import SlackNotifier, alert_excerpt, console_url
 from warden.execute.run import idempotency_key
+from warden.loop_breaker import freeze_if_realerted
 from warden.pipeline.stage import Lease, StepResult, finished
 from warden.policy import Policy
+from warden.redact import compile_patterns, redact
 from warden.store import AlertRow, AuditRow, ExecutionRow, FreezeRow, IncidentRow, Store
-from warden.triage.redact import compile_patterns, redact
-from warden.verify.breaker import freeze_if_realerted
 from warden.words import NOTHING_SUGGESTED, SHADOW_NOTE, is_shadow, nothing_suggested
 
 # The events a human is told about, newest first wins.

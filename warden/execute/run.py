@@ -32,11 +32,11 @@ from warden.config import Settings
 from warden.domain import ExecutionStatus, Outcome
 from warden.errors import ExecutorError
 from warden.execute.executors import Executor, ExecutorResult, Job
+from warden.loop_breaker import freeze_if_realerted
 from warden.metrics import Metrics
 from warden.pipeline.stage import Lease, StepResult, finished
 from warden.policy import ExecutorSpec, Policy, decision_json
 from warden.store import ExecutionRow, IncidentRow, Store, incident_from_row
-from warden.verify.breaker import freeze_if_realerted
 
 log = structlog.get_logger("warden.execute")
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from re import Pattern
 from typing import Any, Protocol
 
-from warden.triage.redact import redact
+from warden.redact import redact
 
 
 class EvidenceKind(StrEnum):

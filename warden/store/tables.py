@@ -71,7 +71,19 @@ class DeliveryRow(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class IncidentRow(Base):
+class AlertContent:
+    """What an alert says, as its source sent it: stored with each alert, and with the
+    incident it opens (an incident keeps its first alert's)."""
+
+    source: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class IncidentRow(AlertContent, Base):
     __tablename__ = "incidents"
     __table_args__ = (
         # At most one open incident per key, enforced by the database across replicas.
@@ -87,12 +99,6 @@ class IncidentRow(Base):
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(512))
-    source: Mapped[str] = mapped_column(String(64))
-    service: Mapped[str] = mapped_column(String(255))
-    title: Mapped[str] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
-    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16))
     alert_count: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -130,7 +136,7 @@ class IncidentRow(Base):
     evidence_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-class AlertRow(Base):
+class AlertRow(AlertContent, Base):
     __tablename__ = "alerts"
     __table_args__ = (
         UniqueConstraint("source", "dedup_key", name="uq_alerts_source_dedup"),
@@ -139,14 +145,8 @@ class AlertRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
-    source: Mapped[str] = mapped_column(String(64))
     dedup_key: Mapped[str] = mapped_column(String(128))
     fingerprint: Mapped[str] = mapped_column(String(255))
-    service: Mapped[str] = mapped_column(String(255))
-    title: Mapped[str] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
-    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

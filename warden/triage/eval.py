@@ -2,11 +2,13 @@
 
 A labelled file is JSON Lines in the shape of ``../shared/data/alerts-dev.jsonl``: one
 alert rule a line with ``alertname``, ``summary``, ``description``, ``service_group``,
-``exporter``, the rule's PromQL ``expr`` (optional), the expected ``category`` and the
-expected ``severity`` (``critical | warning | info``). Each record's own severity is hidden
-from the provider (ARCHITECTURE.md, Settled details), so severity accuracy measures
-inference. The ``expr`` reaches the provider the way a firing alert carries it: as the
-``generatorURL`` Prometheus sets (``…/graph?g0.expr=<expr>&g0.tab=1``), in the labels.
+``exporter``, the rule's PromQL ``expr`` (optional), the expected ``category`` (optional:
+a rule collection carries its authors' severities but no category, and such a line scores
+severity only) and the expected ``severity`` (``critical | warning | info``). Each
+record's own severity is hidden from the provider (ARCHITECTURE.md, Settled details), so
+severity accuracy measures inference. The ``expr`` reaches the provider the way a firing
+alert carries it: as the ``generatorURL`` Prometheus sets
+(``…/graph?g0.expr=<expr>&g0.tab=1``), in the labels.
 
 The provider sees what the pipeline would show it: the redacted text, the policy's
 action names and categories.
@@ -24,8 +26,8 @@ from typing import Any
 
 from warden.domain import MalformedProposal, Proposal, Severity
 from warden.errors import ConfigError
+from warden.promql import GENERATOR_URL_LABEL, generator_url
 from warden.triage.provider import TriageProvider, TriageRequest
-from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL, generator_url
 from warden.triage.redact import redact_request
 
 # The eval labels use Alertmanager's three levels; the proposal has four.
@@ -50,7 +52,7 @@ class LabelledAlert:
 
     id: str
     request: TriageRequest
-    category: str
+    category: str | None  # None: the line has no category label, only severity is scored
     severity: str
 
 
@@ -79,14 +81,17 @@ class EvalReport:
     """Accuracy and spend of one provider over a labelled set.
 
     ``confusion[expected][predicted]`` counts categories; a reply that does not parse is
-    predicted as ``malformed`` (and is wrong on both counts). ``misses`` lists the ids
-    whose category was wrong, in input order. ``top_confusions`` are the most common
-    mistakes, category and severity together, most frequent first.
+    predicted as ``malformed`` (and is wrong on both counts). Category figures cover the
+    ``n_category`` alerts with a category label; ``category_accuracy`` is None when none
+    has one. ``misses`` lists the ids whose category was wrong, in input order.
+    ``top_confusions`` are the most common mistakes, category and severity together, most
+    frequent first.
     """
 
     provider: str
     n: int
-    category_accuracy: float
+    n_category: int
+    category_accuracy: float | None
     severity_accuracy: float
     confusion: Mapping[str, Mapping[str, int]]
     severity_confusion: Mapping[str, Mapping[str, int]]
@@ -106,6 +111,7 @@ class EvalReport:
         return {
             "provider": self.provider,
             "n": self.n,
+            "n_category": self.n_category,
             "category_accuracy": self.category_accuracy,
             "severity_accuracy": self.severity_accuracy,
             "confusion": {k: dict(v) for k, v in self.confusion.items()},
@@ -145,8 +151,10 @@ def to_labelled(
     expected_category = record.get("category")
     expected_severity = record.get("severity")
     alertname = record.get("alertname")
-    if not isinstance(expected_category, str):
-        raise ValueError("'category' must be a string")
+    if expected_category is not None and (
+        not isinstance(expected_category, str) or not expected_category
+    ):
+        raise ValueError("'category' must be a non-empty string, or absent")
     if expected_severity not in EXPECTED_SEVERITIES:
         raise ValueError(f"'severity' must be one of {', '.join(EXPECTED_SEVERITIES)}")
     if not isinstance(alertname, str) or not alertname:
@@ -228,7 +236,7 @@ def evaluate(
     severity_confusion: dict[str, dict[str, int]] = {
         s: dict.fromkeys((*EXPECTED_SEVERITIES, MALFORMED), 0) for s in EXPECTED_SEVERITIES
     }
-    n = category_hits = severity_hits = malformed = fallbacks = 0
+    n = n_category = category_hits = severity_hits = malformed = fallbacks = 0
     prompt_tokens = completion_tokens = 0
     cost_usd = latency_ms = 0.0
     misses: list[str] = []
@@ -246,17 +254,21 @@ def evaluate(
             got_category = parsed.category
             got_severity = SEVERITY_LEVEL[parsed.severity]
         n += 1
-        for name in (alert.category, got_category):
-            if name not in categories:
-                categories.append(name)
-        confusion.setdefault(alert.category, {})
-        confusion[alert.category][got_category] = confusion[alert.category].get(got_category, 0) + 1
         severity_confusion[alert.severity][got_severity] += 1
-        if got_category == alert.category:
-            category_hits += 1
-        else:
-            misses.append(alert.id)
-            mistakes.setdefault(("category", alert.category, got_category), []).append(alert.id)
+        if alert.category is not None:
+            n_category += 1
+            for name in (alert.category, got_category):
+                if name not in categories:
+                    categories.append(name)
+            row = confusion.setdefault(alert.category, {})
+            row[got_category] = row.get(got_category, 0) + 1
+            if got_category == alert.category:
+                category_hits += 1
+            else:
+                misses.append(alert.id)
+                mistakes.setdefault(("category", alert.category, got_category), []).append(
+                    alert.id
+                )
         if got_severity == alert.severity:
             severity_hits += 1
         else:
@@ -276,7 +288,8 @@ def evaluate(
     return EvalReport(
         provider=provider.name,
         n=n,
-        category_accuracy=category_hits / n if n else 0.0,
+        n_category=n_category,
+        category_accuracy=category_hits / n_category if n_category else None,
         severity_accuracy=severity_hits / n if n else 0.0,
         confusion=full,
         severity_confusion=severity_confusion,

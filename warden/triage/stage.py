@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from warden import audit
 from warden.approval import open_request
-from warden.changes import with_changes
 from warden.config import Settings
 from warden.domain import Incident, MalformedProposal, Outcome, Proposal
 from warden.investigate import Collected, Investigator, collect, investigate, keep
 from warden.metrics import Metrics
 from warden.pipeline.stage import Lease, LeaseLost, StepResult
 from warden.policy import DecisionInputs, Policy, decide, decision_json, parse_proposal
+from warden.promql import GENERATOR_URL_LABEL
 from warden.store import AlertRow, Store, incident_from_row, incident_with_alerts
 from warden.store.history import history_for
 from warden.store.tables import IncidentRow, LedgerRow
@@ -35,7 +35,7 @@ from warden.triage import spend
 from warden.triage.model_health import ModelHealth
 from warden.triage.provider import TriageProvider, TriageReply, TriageRequest
 from warden.triage.providers.rules import RulesProvider
-from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL
+from warden.triage.recent_changes import with_changes
 from warden.triage.redact import redact_request
 from warden.trust import record_decision, trust_marks
 from warden.words import is_shadow

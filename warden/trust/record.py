@@ -18,7 +18,7 @@ from warden.policy import (
     inputs_json,
     policy_digest,
 )
-from warden.triage.redact import redact
+from warden.redact import redact
 
 
 def record_decision(

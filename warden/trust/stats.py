@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warden.approval import digest_of
 from warden.domain import Outcome, Verdict
 from warden.policy import Policy
 from warden.store.tables import ApprovalRow, ExecutionRow, IncidentRow
+from warden.trust.digest import digest_of
 from warden.trust.figures import DecisionFacts, agreement_figures
 
 

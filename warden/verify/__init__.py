@@ -1,13 +1,12 @@
-"""The verify stage: a health check after an action, and the loop breaker.
+"""The verify stage: a health check after an action; a failed one trips the loop breaker.
 
 ``Verifier.check`` (``HttpVerifier``, ``CommandVerifier``) judges a service's health;
 ``VerifyStage`` runs it after an action and, when it fails, opens a follow-up incident
-and freezes the service. ``breaker`` freezes and lifts automation per service.
+and freezes the service (``warden.loop_breaker``, which execute and notify consult too).
 """
 
 from warden.verify._check import CheckResult, CommandVerifier, HttpVerifier, Verifier
 from warden.verify._step import VerifyStage, verifier_for
-from warden.verify.breaker import freeze, freeze_if_realerted, unfreeze
 
 __all__ = [
     "CheckResult",
@@ -15,8 +14,5 @@ __all__ = [
     "HttpVerifier",
     "Verifier",
     "VerifyStage",
-    "freeze",
-    "freeze_if_realerted",
-    "unfreeze",
     "verifier_for",
 ]

@@ -20,11 +20,11 @@ from warden import audit
 from warden.config import Settings
 from warden.correlate import fold
 from warden.domain import Action, Alert, AlertStatus, ExecutionStatus, Severity
+from warden.loop_breaker import freeze
 from warden.pipeline.stage import Lease, StepResult, finished
 from warden.policy import Policy, VerifySpec
 from warden.store import DeliveryRow, ExecutionRow, IncidentRow, Store
 from warden.verify._check import CheckResult, CommandVerifier, HttpVerifier, Verifier
-from warden.verify.breaker import freeze
 
 
 def verifier_for(spec: VerifySpec, settings: Settings) -> Verifier:

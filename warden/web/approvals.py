@@ -154,7 +154,7 @@ async def unfreeze(
 ) -> dict[str, Any]:
     """Lift the loop breaker's freeze of ``service`` (admin token, and an approver of the
     service's tier); audited. 404 when it is not frozen."""
-    from warden.verify import unfreeze as lift
+    from warden.loop_breaker import unfreeze as lift
 
     def run() -> FreezeRow | None:
         with warden.store.session() as session:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from warden.changes import Ignored, Recorded, accept_change, auth_source, list_changes
 from warden.ingest.accept import Delivery
@@ -54,12 +56,23 @@ async def post_change(sender: str, request: Request, warden: WardenDep) -> JSONR
         "change_id": outcome.change_id, "duplicate": outcome.duplicate})
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601(value: object) -> object:
+    """Only ISO 8601 text, as documented: pydantic would read a bare number as a Unix time."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 date-time such as 2026-12-01T09:00:00Z")
+    return value
+
+
 @router.get("/v1/changes", responses=error_responses(401, 429))
 async def get_changes(
     warden: WardenDep,
     _reader: ReaderDep,
     service: Annotated[str | None, Query(max_length=255)] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601; UTC without an offset")]
+    since: Annotated[datetime | None, BeforeValidator(_iso_8601),
+                     Query(description="ISO 8601; UTC without an offset")]
     = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,

@@ -19,7 +19,7 @@ from warden.errors import ExecutorError
 from warden.execute.executors import ExecutorResult, Job, cap
 from warden.execute.executors._slack_blocks import escape
 from warden.execute.executors._template import render, values_of
-from warden.triage.redact import redact
+from warden.redact import redact
 
 if TYPE_CHECKING:
     from warden.execute.executors.slack import SlackNotifier

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 
 from warden.investigate._evidence import Case, Evidence, EvidenceKind
-from warden.triage.providers.rules.expression import GENERATOR_URL_LABEL, expression_of
+from warden.promql import GENERATOR_URL_LABEL, expression_of
 
 _POINTS = 60
 _MAX_SERIES = 10

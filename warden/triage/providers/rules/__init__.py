@@ -7,7 +7,7 @@ each implemented by a named family of weighted phrases (``families.py``):
 - otherwise the symptom decides: word families read the headline (title and alert name,
   which count fully) and the description (which counts less, and what it only guesses at
   less still); metric families read the rule's expression when the alert carries its
-  ``generatorURL`` (``expression.py``): a duration is latency, ``up == 0`` connectivity,
+  ``generatorURL`` (``warden.promql``): a duration is latency, ``up == 0`` connectivity,
   a share of a limit or a count of queued work exhaustion;
 - ``unknown`` has families of its own (failures without a cause, states and notices), so
   an alert about a failure is not pulled into a category by an incidental word, and it is
@@ -33,8 +33,8 @@ from types import MappingProxyType
 from typing import Any
 
 from warden.domain import Severity
+from warden.promql import expression_of, metric_reading
 from warden.triage.provider import TriageReply, TriageRequest
-from warden.triage.providers.rules.expression import expression_of, metric_reading
 from warden.triage.providers.rules.families import (
     CAUSE_FAMILIES,
     CONN,

@@ -2,7 +2,7 @@
 
 A family is a named set of weighted phrases arguing for one category. Word families read
 the alert's text (lower-cased, CamelCase alert names split into words); metric families
-read the rule's expression (see ``expression.py``). The classifier adds up the weights of
+read the rule's expression (see ``warden.promql``). The classifier adds up the weights of
 every family phrase found and the best-scoring category wins, so a reader can see from
 the family names in a reply's root cause why an alert got its category.
 """
@@ -40,6 +40,11 @@ def _family(name: str, principle: str, category: str, *phrases: tuple[str, float
 
 # Something out of service, but not something "slowing down".
 DOWN = r"(?<!slowing )(?<!slows )(?<!slow )\bdown\b"
+# A cluster that lost its quorum can no longer decide anything: no writes, no elections.
+QUORUM_LOST = (
+    r"\b(lost|loses|losing|without|no) (its |the )?quorum\b|\bquorum (is |was |has been )?lost\b"
+    r"|\bnot quorate\b"
+)
 
 # ---------------------------------------------------------------------------------------
 # Principle 1: a cause stated in the rule's text wins over its symptom. Read on the whole
@@ -132,7 +137,7 @@ MEMBERSHIP_LOST = _family(
         r"|\bleader(less| lost)\b",
         3,
     ),
-    (r"\bno\b[\w\s/-]{0,30}\b(alive|online|healthy upstream|reachable|connected)\b", 3),
+    (r"\bno\b[\w\s/-]{0,30}\b(alive|online|healthy upstream|reachable|connected|registered)\b", 3),
     (
         r"\breplication (link )?(broken|lost|stopped|down)\b|\bbroken replication\b"
         r"|\blost (a |its )?(slave|replica|master|primary)\b"
@@ -141,6 +146,7 @@ MEMBERSHIP_LOST = _family(
     ),
     # Fewer live members than wanted, or members cut off from each other.
     (r"\bunready\b|\blive nodes?\b|\b(cluster|network) partition(ed|s)?\b|\bpartitioned\b", 2),
+    (QUORUM_LOST, 3),
     (r"\bquorum\b", 1),
 )
 NETWORK_PATH_BROKEN = _family(
@@ -227,12 +233,12 @@ WAITING_WORK = _family(
         3,
     ),
     (r"\bqueue(s|d)?\b|\bqueuing\b|\bqueueing\b|\benqueued\b", 2),
+    # Pending work counted; one object pending (a claim, a pod) is a state that persists.
     (
         r"\bpending (requests|tasks|bytes|messages|jobs|operations|writes)\b"
         r"|\b(requests|tasks|bytes|messages|jobs|operations|writes) (are )?pending\b",
         2,
     ),
-    (r"\bpending\b", 1),
 )
 
 # ---------------------------------------------------------------------------------------
@@ -308,7 +314,9 @@ TARGET_DOWN_METRIC = _family(
     "connectivity: 'a target, instance, node ... that is down, missing, absent'; `up == 0`",
     CONN,
     (r"\bup\s*(==|<|<=)\s*[01]\b|\babsent(_over_time)?\s*\(\s*up\b", 3),
-    (r"\babsent(_over_time)?\s*\(|\bprobe_success\s*(==|<)\s*[01]\b", 2),
+    # A rule that is `absent(x)`; not one that uses absent() as one condition among others
+    # (`start_time > 0 and absent(completion_time)` asks whether a job finished).
+    (r"^absent(_over_time)?\s*\(|\bprobe_success\s*(==|<)\s*[01]\b", 2),
 )
 DURATION_METRIC = _family(
     "the metric is a duration",
@@ -329,9 +337,11 @@ RATIO_OF_A_LIMIT = _family(
     "resource_exhaustion: 'limits, quotas and rate limits approaching or hit'; something "
     "full: used divided by its maximum, or a fill predicted",
     RES,
+    # The divisor is a metric named for a limit, not an aggregation (`/ max by (job) (...)`).
     (
         r"/\s*\(?\s*(sum|max|min|avg|last_over_time)?\s*\(?\s*[a-z0-9_:]*"
-        r"(max|limit|capacity|quota|size_bytes|total_bytes|allocatable)[a-z0-9_:]*",
+        r"(max|limit|capacity|quota|size_bytes|total_bytes|allocatable)[a-z0-9_:]*"
+        r"(?!\s*(\(|by\b|without\b))",
         2,
     ),
     (r"\bpredict_linear\s*\(", 2),

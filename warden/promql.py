@@ -2,8 +2,9 @@
 
 Prometheus puts ``…/graph?g0.expr=<expr>&g0.tab=1`` on every alert it fires, and
 Alertmanager passes it on; Warden keeps it with the labels (``warden eval`` sets it from a
-record's ``expr``). The expression says what the metric measures, which the labelling
-principles read when the words alone do not settle a category.
+record's ``expr``). The expression says what the metric measures: the rules provider's
+labelling principles read it when the words alone do not settle a category, and the
+investigate stage queries it in Prometheus.
 """
 
 from __future__ import annotations

@@ -76,6 +76,7 @@ def create_app(warden: Warden) -> FastAPI:
                    "type": str(e.get("type", ""))} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
 
+    app.add_middleware(ingest.DirectIngest, warden=warden, error_handler=error_response)
     app.add_middleware(_RequestMetrics, metrics=warden.metrics)
     return app
 

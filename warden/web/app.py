@@ -128,7 +128,7 @@ class _RequestMetrics:
             await self.app(scope, receive, send_with_status)
         finally:
             route = scope.get("route")
-            self.metrics.request_latency.labels(
-                method=scope["method"], route=getattr(route, "path", "unmatched"),
-                status=str(status),
+            self.metrics.labelled(
+                self.metrics.request_latency, scope["method"],
+                getattr(route, "path", "unmatched"), str(status),
             ).observe(time.perf_counter() - started)

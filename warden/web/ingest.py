@@ -72,8 +72,8 @@ async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> Res
                 f"{source} delivers to {_OWN_ENDPOINTS[source]}, not to this route")
         body = await read_limited(request, warden.settings.max_body_bytes)
     except WardenError as exc:
-        warden.metrics.alerts_received.labels(source=_label(source),
-                                              outcome=type(exc).__name__).inc()
+        warden.metrics.labelled(warden.metrics.alerts_received, _label(source),
+                                type(exc).__name__).inc()
         raise
     folded = await store_delivery(warden, Delivery(
         source=source, body=body, headers=dict(request.headers),
@@ -139,14 +139,14 @@ async def store_delivery(warden: Warden, delivery: Delivery) -> list[Folded]:
             raise OverloadedError("the triage queue is full; retry later")
         folded = await warden.ingest_writer.store(parsed)
     except WardenError as exc:
-        warden.metrics.alerts_received.labels(source=_label(source),
-                                              outcome=type(exc).__name__).inc()
+        warden.metrics.labelled(warden.metrics.alerts_received, _label(source),
+                                type(exc).__name__).inc()
         raise
     for item in folded:
         outcome = "duplicate" if item.duplicate else "stored"
-        warden.metrics.alerts_received.labels(source=source, outcome=outcome).inc()
+        warden.metrics.labelled(warden.metrics.alerts_received, source, outcome).inc()
         if item.opened:
-            warden.metrics.incidents_opened.labels(source=source).inc()
+            warden.metrics.labelled(warden.metrics.incidents_opened, source).inc()
     if any(item.opened or not item.duplicate for item in folded):
         warden.wake_worker()
     return folded

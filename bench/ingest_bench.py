@@ -79,6 +79,14 @@ def wrk(url: str, run: str, *, seconds: int, threads: int, connections: int) -> 
     return accepted, accepted / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (``/proc/PID/stat``, Linux): a cost
+    per request that other load on a shared machine barely distorts."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 def stored_alerts(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
@@ -115,20 +123,31 @@ def main() -> int:
                   f"{args.rounds} interleaved rounds, {os.cpu_count()} cores")
             for name, url in urls.items():  # warm-up, not counted
                 wrk(url, f"warm-{name}", **{**load, "seconds": 2})
+            pids = dict(zip(urls, (server.pid for server in servers), strict=True))
             rates: dict[str, list[float]] = {"bare": [], "warden": []}
+            cpu_us: dict[str, list[float]] = {"bare": [], "warden": []}
             acknowledged = 0
             for round_no in range(args.rounds):
                 for name, url in urls.items():
+                    cpu_before = cpu_seconds(pids[name])
                     accepted, rate = wrk(url, f"r{round_no}-{name}", **load)
+                    per_alert = (cpu_seconds(pids[name]) - cpu_before) / max(accepted, 1) * 1e6
                     rates[name].append(rate)
+                    cpu_us[name].append(per_alert)
                     if name == "warden":
                         acknowledged += accepted
-                    print(f"  round {round_no + 1} {name:6s} {rate:8.0f} alerts/s")
+                    print(f"  round {round_no + 1} {name:6s} {rate:8.0f} alerts/s  "
+                          f"{per_alert:6.0f} CPU us/alert")
             bare, durable = (statistics.median(rates["bare"]),
                              statistics.median(rates["warden"]))
-            print(f"bare FastAPI (parse only)       median {bare:8.0f} req/s")
-            print(f"warden generic (SQLite, fsync)  median {durable:8.0f} alerts/s")
-            print(f"warden / bare: {durable / bare:.0%} (goal >= 50%)")
+            bare_cpu, durable_cpu = (statistics.median(cpu_us["bare"]),
+                                     statistics.median(cpu_us["warden"]))
+            print(f"bare FastAPI (parse only)       median {bare:8.0f} req/s    "
+                  f"{bare_cpu:6.0f} CPU us/req")
+            print(f"warden generic (SQLite, fsync)  median {durable:8.0f} alerts/s "
+                  f"{durable_cpu:6.0f} CPU us/alert")
+            print(f"warden / bare: {durable / bare:.0%} (goal >= 50%); "
+                  f"CPU per alert {durable_cpu / bare_cpu:.1f}x the bare request's")
             stored = stored_alerts(db) - warden_warmup_alerts(db)
             print(f"acknowledged in measured runs: {acknowledged}; stored: {stored} "
                   f"({'every acknowledged alert stored' if stored >= acknowledged else 'LOST'})")

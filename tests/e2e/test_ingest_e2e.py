@@ -182,7 +182,8 @@ def test_health_ready_metrics_and_openapi(warden_server: Any) -> None:
         assert ready.status_code == 200 and ready.json()["store"] == "ok"
         metrics = client.get("/metrics").text
         assert 'warden_alerts_received_total{outcome="stored",source="generic"} 1.0' in metrics
-        assert "warden_http_request_duration_seconds_bucket" in metrics
+        assert ('warden_http_request_duration_seconds_count{method="POST",'
+                'route="/v1/alerts/{source}",status="202"} 1.0') in metrics
         spec = client.get("/openapi.json").json()
     assert "/v1/alerts/{source}" in spec["paths"]
     assert "/v1/incidents" in spec["paths"]

@@ -76,6 +76,7 @@ def create_app(warden: Warden) -> FastAPI:
                    "type": str(e.get("type", ""))} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
 
+    app.add_middleware(ingest.DirectIngest, warden=warden, error_handler=error_response)
     app.add_middleware(_RequestMetrics, metrics=warden.metrics)
     return app
 
@@ -127,7 +128,7 @@ class _RequestMetrics:
             await self.app(scope, receive, send_with_status)
         finally:
             route = scope.get("route")
-            self.metrics.request_latency.labels(
-                method=scope["method"], route=getattr(route, "path", "unmatched"),
-                status=str(status),
+            self.metrics.labelled(
+                self.metrics.request_latency, scope["method"],
+                getattr(route, "path", "unmatched"), str(status),
             ).observe(time.perf_counter() - started)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warden.correlate.fold import Folded
 from warden.errors import OverloadedError, PayloadTooLarge, UnknownSourceError, WardenError
 from warden.ingest.accept import Delivery, parse
 from warden.ingest.sources import ADAPTERS
+from warden.web._media_type import require_json
 from warden.web._responses import error_responses
 from warden.web.deps import WardenDep
 
@@ -60,7 +64,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 @router.post("/v1/alerts/{source}", status_code=202, openapi_extra=_BODY_DOC,
              responses=error_responses(400, 401, 404, 413, 422, 503))
-async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSONResponse:
+async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> Response:
     """Store every alert of the payload before answering; 202 names what was stored."""
     try:
         if source in _OWN_ENDPOINTS:
@@ -68,23 +72,61 @@ async def ingest_alerts(source: str, request: Request, warden: WardenDep) -> JSO
                 f"{source} delivers to {_OWN_ENDPOINTS[source]}, not to this route")
         body = await read_limited(request, warden.settings.max_body_bytes)
     except WardenError as exc:
-        warden.metrics.alerts_received.labels(source=_label(source),
-                                              outcome=type(exc).__name__).inc()
+        warden.metrics.labelled(warden.metrics.alerts_received, _label(source),
+                                type(exc).__name__).inc()
         raise
     folded = await store_delivery(warden, Delivery(
         source=source, body=body, headers=dict(request.headers),
         content_type=request.headers.get("content-type", "")))
-    return JSONResponse(
-        status_code=202,
-        content={
-            "accepted": len(folded),
-            "duplicate": all(item.duplicate for item in folded),
-            "alerts": [
-                {"alert_id": f.alert_id, "incident_id": f.incident_id, "duplicate": f.duplicate}
-                for f in folded
-            ],
-        },
-    )
+    # The bytes JSONResponse would render, serialised by orjson (about 2 µs, not 6).
+    return Response(status_code=202, media_type="application/json", content=orjson.dumps({
+        "accepted": len(folded),
+        "duplicate": all(item.duplicate for item in folded),
+        "alerts": [
+            {"alert_id": f.alert_id, "incident_id": f.incident_id, "duplicate": f.duplicate}
+            for f in folded
+        ],
+    }))
+
+
+class DirectIngest:
+    """ASGI middleware that hands ``POST /v1/alerts/{source}`` straight to ``ingest_alerts``.
+
+    Ingest is the one route under load, and FastAPI's path to an endpoint (its exception
+    middleware, matching against every router, two exit stacks per request, dependency
+    solving) cost the event loop more than parsing and storing the alert: about 45% of its
+    samples under wrk, against 36% for the endpoint itself. The route needs
+    nothing solved: the source comes from the path, the body is read raw, and the only
+    dependency, the app-wide ``require_json``, is called here. The route stays registered
+    (``/openapi.json`` documents it from there) and matches as FastAPI would match it;
+    Warden's errors get the answer ``error_handler`` gives them, anything else propagates
+    to the server-error middleware as before.
+    """
+
+    def __init__(self, app: ASGIApp, warden: Warden,
+                 error_handler: Callable[[WardenError], Response]) -> None:
+        self.app = app
+        self.warden = warden
+        self.error_handler = error_handler
+        self.route = next(route for route in router.routes
+                          if isinstance(route, APIRoute) and route.endpoint is ingest_alerts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        match, child_scope = self.route.matches(scope)
+        if match is not Match.FULL:
+            await self.app(scope, receive, send)
+            return
+        scope.update(child_scope)
+        request = Request(scope, receive, send)
+        try:
+            await require_json(request)
+            response = await ingest_alerts(scope["path_params"]["source"], request, self.warden)
+        except WardenError as exc:
+            response = self.error_handler(exc)
+        await response(scope, receive, send)
 
 
 async def store_delivery(warden: Warden, delivery: Delivery) -> list[Folded]:
@@ -96,16 +138,16 @@ async def store_delivery(warden: Warden, delivery: Delivery) -> list[Folded]:
         parsed = parse(delivery, settings=warden.settings, now=warden.clock())
         if warden.queue_full():
             raise OverloadedError("the triage queue is full; retry later")
-        folded = await asyncio.wrap_future(warden.ingest_writer.submit(parsed))
+        folded = await warden.ingest_writer.store(parsed)
     except WardenError as exc:
-        warden.metrics.alerts_received.labels(source=_label(source),
-                                              outcome=type(exc).__name__).inc()
+        warden.metrics.labelled(warden.metrics.alerts_received, _label(source),
+                                type(exc).__name__).inc()
         raise
     for item in folded:
         outcome = "duplicate" if item.duplicate else "stored"
-        warden.metrics.alerts_received.labels(source=source, outcome=outcome).inc()
+        warden.metrics.labelled(warden.metrics.alerts_received, source, outcome).inc()
         if item.opened:
-            warden.metrics.incidents_opened.labels(source=source).inc()
+            warden.metrics.labelled(warden.metrics.incidents_opened, source).inc()
     if any(item.opened or not item.duplicate for item in folded):
         warden.wake_worker()
     return folded

@@ -79,7 +79,7 @@ async def enqueue_alert_event(request: Request, warden: WardenDep) -> Response:
     return _accepted(await run_in_threadpool(fingerprint))
 
 
-def _first_alert_id(answer: JSONResponse) -> int:
+def _first_alert_id(answer: Response) -> int:
     """The first alert the ingest route's answer names (its documented 202 body)."""
     body = json.loads(bytes(answer.body))
     return int(body["alerts"][0]["alert_id"])

@@ -60,7 +60,7 @@ def collect(session: SessionFactory, investigator: Investigator, *, incident_id:
         if row is None:
             return Collected((), new=False)
         if row.evidence is not None:
-            return Collected(tuple(Evidence.from_json(item) for item in row.evidence), new=False)
+            return Collected(_stored(row), new=False)
         case = Case(
             incident_id=row.id, service=row.service, title=row.title,
             description=row.description, labels=dict(row.labels or {}),
@@ -83,7 +83,7 @@ def keep(s: Session, collected: Collected, *, incident_id: int,
     if row is None:
         return collected.evidence
     if row.evidence is not None:
-        return tuple(Evidence.from_json(item) for item in row.evidence)
+        return _stored(row)
     row.evidence = [item.as_json() for item in collected.evidence]
     row.evidence_at = now
     audit.record(s, incident_id=incident_id, actor="investigate",
@@ -104,6 +104,10 @@ def investigate(session: SessionFactory, investigator: Investigator, *, incident
     with session() as s:
         audit.hold_append_lock(s)
         return keep(s, collected, incident_id=incident_id, now=now)
+
+
+def _stored(row: IncidentRow) -> tuple[Evidence, ...]:
+    return tuple(Evidence.from_json(item) for item in row.evidence or ())
 
 
 def _seen(row: AlertRow) -> AlertSeen:

@@ -117,15 +117,14 @@ class Runner:
                     session, owner=self.owner, now=self.clock(), lease_s=self.settings.lease_s,
                     limit=batch_slots * BATCH_SIZE, steps=batching,
                 ) if batching and batch_slots > 0 else []
-                batches = _batched(together)
+                batches = _batches(together)
                 alone = claim_due(session, owner=self.owner, now=self.clock(),
                                   lease_s=self.settings.lease_s, limit=free - len(batches),
                                   other_than=batching) if free > len(batches) else []
         except Exception:  # the store itself failed; logged, and the loop goes on
             log.exception("pipeline.claim_failed")
             return []
-        tasks = ([_Task(tuple(batch), batched=True) for batch in batches]
-                 + [_Task((claim,), batched=False) for claim in alone])
+        tasks = batches + [_Task((claim,), batched=False) for claim in alone]
         with self._held_lock:
             self._held.update((claim.incident_id, claim) for task in tasks
                               for claim in task.claims)
@@ -216,7 +215,7 @@ class Runner:
             log.exception(event)
 
 
-def _batched(claims: list[Claim]) -> list[list[Claim]]:
+def _batches(claims: list[Claim]) -> list[_Task]:
     """The claims of batching stages as tasks: up to ``BATCH_SIZE`` of one step together;
     a step failed before (``attempt`` > 1) runs alone, so one bad incident cannot fail a
     whole batch again and again."""
@@ -224,9 +223,10 @@ def _batched(claims: list[Claim]) -> list[list[Claim]]:
     tasks = []
     for claim in claims:
         if claim.attempt > 1:
-            tasks.append([claim])
+            tasks.append(_Task((claim,), batched=True))
         else:
             by_step.setdefault(claim.step, []).append(claim)
-    for step_claims in by_step.values():
-        tasks += [step_claims[i:i + BATCH_SIZE] for i in range(0, len(step_claims), BATCH_SIZE)]
+    for group in by_step.values():
+        tasks += [_Task(tuple(group[i:i + BATCH_SIZE]), batched=True)
+                  for i in range(0, len(group), BATCH_SIZE)]
     return tasks

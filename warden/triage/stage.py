@@ -89,6 +89,11 @@ def decision_inputs(
     return DecisionInputs(incident=incident, proposal_raw=raw, history=history, decided_at=now)
 
 
+def _answers_at_once(provider: TriageProvider) -> bool:
+    """Whether ``provider`` is the rules provider: no network, no cost, no waiting."""
+    return provider.name == RulesProvider.name
+
+
 @dataclass(frozen=True, slots=True)
 class _Read:
     """An incident as read for triage, and the redacted request the provider gets."""
@@ -145,7 +150,7 @@ class TriageStage:
         """Whether the provider needs no network (rules): then many incidents are decided
         in one transaction instead of a step each."""
         with self._provider_lock:
-            return self._provider.name == "rules"
+            return _answers_at_once(self._provider)
 
     def run(self, lease: Lease) -> None:
         self.run_many([lease])
@@ -161,7 +166,7 @@ class TriageStage:
         # Before a model call (seconds) the evidence is stored at once, so the console
         # shows it meanwhile; the rules provider answers at once, so a batch stores it
         # with the decisions, in the same single transaction.
-        reads = [self._investigated(*found, keep_now=provider.name != "rules")
+        reads = [self._investigated(*found, keep_now=not _answers_at_once(provider))
                  for found in unread]
         asked = [self._ask(provider, read) for read in reads]
         now = self._clock()
@@ -204,7 +209,7 @@ class TriageStage:
 
     def _ask(self, provider: TriageProvider, read: _Read) -> _Asked:
         note, reservation, incident = None, None, read.incident
-        if provider.name != "rules":
+        if not _answers_at_once(provider):
             with self._store.session() as session:
                 # A step slowed down past its lease has been handed to another worker, who
                 # asks the model itself: a second paid call for the same incident.
